@@ -1,0 +1,10 @@
+//! # kmem-capi — kmem's C ABI
+//!
+//! The functions of `include/kmem.h`, with the kernel's names and signatures.
+//! They are linked into `libkmem.so` (crate `libkmem`) and into
+//! `libkmem_preload.so`. Every function is thread-safe and never crashes on bad
+//! input: where the kernel would `BUG()`, kmem reports on stderr and returns
+//! without changing state.
+#![allow(clippy::missing_safety_doc)]
+
+pub mod pages;

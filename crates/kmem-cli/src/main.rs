@@ -1,0 +1,2 @@
+//! The `kmem` command.
+fn main() {}

@@ -1,0 +1,190 @@
+//! Page descriptors: what every page is, kept beside the memory (never in it).
+
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+
+/// What a page is used for (the kernel's page flags, reduced to what kmem needs).
+///
+/// ```
+/// use kmem_page::PageKind;
+/// assert!(PageKind::Slab.is_allocated());
+/// assert!(!PageKind::Free.is_allocated());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PageKind {
+    /// The first page of a free buddy block (`PageBuddy`).
+    Free = 0,
+    /// A page inside a block (not its first page). Its descriptor points back to the head.
+    Tail = 1,
+    /// The first page of a block handed out by the page API (`__get_free_pages`, [`Pages`](crate::Pages)).
+    Pages = 2,
+    /// The first page of a slab (owned by a slab cache).
+    Slab = 3,
+    /// The first page of a large `kmalloc` allocation (above the largest size class).
+    Large = 4,
+    /// A page of metadata carved from a caller-supplied region; never handed out.
+    Reserved = 5,
+}
+
+impl PageKind {
+    pub(crate) const fn from_u8(v: u8) -> PageKind {
+        match v {
+            0 => PageKind::Free,
+            1 => PageKind::Tail,
+            2 => PageKind::Pages,
+            3 => PageKind::Slab,
+            4 => PageKind::Large,
+            _ => PageKind::Reserved,
+        }
+    }
+    /// Whether this kind heads a block in use (pages, slab or large).
+    pub const fn is_allocated(self) -> bool {
+        matches!(self, PageKind::Pages | PageKind::Slab | PageKind::Large)
+    }
+    /// The kernel-ish name used in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PageKind::Free => "free",
+            PageKind::Tail => "tail",
+            PageKind::Pages => "pages",
+            PageKind::Slab => "slab",
+            PageKind::Large => "large kmalloc",
+            PageKind::Reserved => "reserved",
+        }
+    }
+}
+
+/// Descriptor flag: the block's memory is known to read as zero (fresh from
+/// the source, or discarded), so `__GFP_ZERO` need not clear it again.
+pub(crate) const FLAG_ZEROED: u8 = 1;
+
+/// The descriptor of one page (the kernel's `struct page`), kept in a side
+/// table beside the region it describes.
+///
+/// The layer that owns an allocated block may keep two words in its head page's
+/// descriptor: [`owner`](PageDesc::owner) (the slab layer keeps its cache there)
+/// and [`private`](PageDesc::private) (its slab), which is how `kfree` finds the
+/// cache of any object in O(1).
+///
+/// ```
+/// use kmem_page::{Gfp, PageAllocator, PageKind};
+/// let pages = PageAllocator::new_os();
+/// let p = pages.alloc_raw(0, Gfp::KERNEL).unwrap();
+/// let d = kmem_page::lookup(p.as_ptr() as usize).unwrap();
+/// assert_eq!(d.kind(), PageKind::Pages);
+/// assert_eq!(d.order(), 0);
+/// // SAFETY: `p` came from `pages.alloc_raw(0, ..)` and is not used again.
+/// unsafe { pages.free_raw(p, 0).unwrap() };
+/// ```
+#[repr(C)]
+pub struct PageDesc {
+    /// A [`PageKind`]. Written under the zone lock; read lock-free by lookups.
+    kind: AtomicU8,
+    /// For a block head (free or allocated): the block's order. Written under the zone lock.
+    order: AtomicU8,
+    /// `FLAG_*` bits, valid on free block heads. Written under the zone lock.
+    flags: AtomicU8,
+    _pad: u8,
+    /// For a `Tail` page: how many pages back its head is. Stale once the block
+    /// it belonged to is freed; [`resolve`](crate::registry) checks the head still covers it.
+    head_dist: AtomicU32,
+    /// For the owner of an allocated block: its first word (the slab cache).
+    owner: AtomicUsize,
+    /// For the owner of an allocated block: its second word (the slab).
+    private: AtomicUsize,
+    /// Free-list link, valid while `kind == Free`; only touched under the zone lock.
+    pub(crate) next: UnsafeCell<*mut PageDesc>,
+    /// Free-list link, valid while `kind == Free`; only touched under the zone lock.
+    pub(crate) prev: UnsafeCell<*mut PageDesc>,
+}
+
+// SAFETY: every field but the two links is atomic; the links are read and
+// written only while the owning zone's lock is held.
+unsafe impl Sync for PageDesc {}
+// SAFETY: as above; a descriptor holds no thread-bound state.
+unsafe impl Send for PageDesc {}
+
+impl PageDesc {
+    /// A descriptor for a page that is not (yet) part of any block.
+    pub(crate) const fn new() -> Self {
+        PageDesc {
+            kind: AtomicU8::new(PageKind::Reserved as u8),
+            order: AtomicU8::new(0),
+            flags: AtomicU8::new(0),
+            _pad: 0,
+            head_dist: AtomicU32::new(0),
+            owner: AtomicUsize::new(0),
+            private: AtomicUsize::new(0),
+            next: UnsafeCell::new(ptr::null_mut()),
+            prev: UnsafeCell::new(ptr::null_mut()),
+        }
+    }
+
+    /// What the page is.
+    #[inline]
+    pub fn kind(&self) -> PageKind {
+        PageKind::from_u8(self.kind.load(Ordering::Acquire))
+    }
+    #[inline]
+    pub(crate) fn set_kind(&self, k: PageKind) {
+        self.kind.store(k as u8, Ordering::Release);
+    }
+    /// The order of the block this page heads (meaningful for heads only).
+    #[inline]
+    pub fn order(&self) -> u32 {
+        self.order.load(Ordering::Relaxed) as u32
+    }
+    #[inline]
+    pub(crate) fn set_order(&self, o: u32) {
+        self.order.store(o as u8, Ordering::Relaxed);
+    }
+    #[inline]
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags.load(Ordering::Relaxed)
+    }
+    #[inline]
+    pub(crate) fn set_flags(&self, f: u8) {
+        self.flags.store(f, Ordering::Relaxed);
+    }
+    #[inline]
+    pub(crate) fn head_dist(&self) -> usize {
+        self.head_dist.load(Ordering::Relaxed) as usize
+    }
+    #[inline]
+    pub(crate) fn set_head_dist(&self, d: usize) {
+        self.head_dist.store(d as u32, Ordering::Relaxed);
+    }
+    /// The owner's first word (0 if unset). The slab layer keeps its cache here.
+    #[inline]
+    pub fn owner(&self) -> usize {
+        self.owner.load(Ordering::Acquire)
+    }
+    /// Sets the owner's first word. Only the layer that allocated the block should.
+    #[inline]
+    pub fn set_owner(&self, v: usize) {
+        self.owner.store(v, Ordering::Release);
+    }
+    /// The owner's second word (0 if unset).
+    #[inline]
+    pub fn private(&self) -> usize {
+        self.private.load(Ordering::Acquire)
+    }
+    /// Sets the owner's second word.
+    #[inline]
+    pub fn set_private(&self, v: usize) {
+        self.private.store(v, Ordering::Release);
+    }
+}
+
+impl core::fmt::Debug for PageDesc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PageDesc")
+            .field("kind", &self.kind())
+            .field("order", &self.order())
+            .field("owner", &format_args!("{:#x}", self.owner()))
+            .field("private", &format_args!("{:#x}", self.private()))
+            .finish()
+    }
+}

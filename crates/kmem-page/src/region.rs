@@ -1,0 +1,206 @@
+//! Regions: runs of pages with their descriptors.
+//!
+//! A region is what the page layer gets in one piece: a 4 MiB, 4 MiB-aligned
+//! mapping from the page source (one block of the largest order), a range a
+//! `no_std` user hands in, or one huge mapping for an allocation above the
+//! largest order. Its metadata — this header and one [`PageDesc`] per page —
+//! lives outside the region's memory.
+
+use core::cell::UnsafeCell;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use crate::desc::{PageDesc, PageKind};
+use crate::registry::BlockRef;
+use crate::{MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE};
+
+/// Where a region's memory came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RegionKind {
+    /// Mapped from the allocator's page source; given back when wholly free.
+    Source = 0,
+    /// Handed in by the user (`add_region`); never given back.
+    Caller = 1,
+    /// One mapping for one allocation above the largest order.
+    Huge = 2,
+}
+
+/// The header of a region's metadata. The page descriptors follow it in the
+/// same metadata block.
+#[repr(C, align(64))]
+pub(crate) struct Region {
+    /// First byte of the managed pages. Read lock-free by lookups.
+    base: AtomicUsize,
+    /// Number of managed pages. Read lock-free by lookups.
+    npages: AtomicUsize,
+    /// Id of the owning `PageAllocator`. Read lock-free by lookups.
+    owner_id: AtomicUsize,
+    /// A `RegionKind`. Read lock-free by lookups.
+    kind: AtomicU8,
+    /// The descriptor table; fixed for the life of the metadata block.
+    descs: *mut PageDesc,
+    /// Capacity of the descriptor table; fixed for the life of the metadata block.
+    cap: usize,
+    /// Bytes of the underlying mapping (Source, Huge); fixed while registered.
+    pub(crate) map_size: UnsafeCell<usize>,
+    /// Link in the owning zone's region list; only touched under its lock.
+    pub(crate) next: UnsafeCell<*mut Region>,
+    /// Link in the owning zone's region list; only touched under its lock.
+    pub(crate) prev: UnsafeCell<*mut Region>,
+}
+
+// SAFETY: lookup-visible fields are atomics; `descs`/`cap` never change after
+// construction; the UnsafeCell fields are only touched under the owning zone's lock.
+unsafe impl Sync for Region {}
+// SAFETY: as above.
+unsafe impl Send for Region {}
+
+/// Bytes of metadata for a region of `n` descriptors.
+pub(crate) const fn meta_size(n: usize) -> usize {
+    core::mem::size_of::<Region>() + n * core::mem::size_of::<PageDesc>()
+}
+
+impl Region {
+    /// Builds a region header and `cap` fresh descriptors in `meta`.
+    ///
+    /// # Safety
+    ///
+    /// `meta` must be valid for writes of `meta_size(cap)` bytes, 64-aligned,
+    /// and stay valid for the rest of the process; no one else may use it.
+    pub(crate) unsafe fn init(
+        meta: NonNull<u8>,
+        cap: usize,
+        base: usize,
+        npages: usize,
+        owner_id: usize,
+        kind: RegionKind,
+    ) -> NonNull<Region> {
+        let r = meta.cast::<Region>();
+        // SAFETY: the caller gives us exclusive, aligned memory of the right size;
+        // descriptors follow the 64-byte-aligned header.
+        unsafe {
+            let descs = meta.as_ptr().add(core::mem::size_of::<Region>()).cast::<PageDesc>();
+            for i in 0..cap {
+                descs.add(i).write(PageDesc::new());
+            }
+            r.as_ptr().write(Region {
+                base: AtomicUsize::new(base),
+                npages: AtomicUsize::new(npages),
+                owner_id: AtomicUsize::new(owner_id),
+                kind: AtomicU8::new(kind as u8),
+                descs,
+                cap,
+                map_size: UnsafeCell::new(0),
+                next: UnsafeCell::new(ptr::null_mut()),
+                prev: UnsafeCell::new(ptr::null_mut()),
+            });
+        }
+        r
+    }
+
+    #[inline]
+    pub(crate) fn base(&self) -> usize {
+        self.base.load(Ordering::Acquire)
+    }
+    #[inline]
+    pub(crate) fn npages(&self) -> usize {
+        self.npages.load(Ordering::Acquire)
+    }
+    #[inline]
+    pub(crate) fn end(&self) -> usize {
+        self.base() + (self.npages() << PAGE_SHIFT)
+    }
+    #[inline]
+    pub(crate) fn owner_id(&self) -> usize {
+        self.owner_id.load(Ordering::Acquire)
+    }
+    #[inline]
+    pub(crate) fn kind(&self) -> RegionKind {
+        match self.kind.load(Ordering::Acquire) {
+            0 => RegionKind::Source,
+            1 => RegionKind::Caller,
+            _ => RegionKind::Huge,
+        }
+    }
+    /// Marks the region as no longer in use (before its metadata is recycled).
+    pub(crate) fn retire(&self) {
+        self.owner_id.store(0, Ordering::Release);
+        self.npages.store(0, Ordering::Release);
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        let b = self.base();
+        addr >= b && addr - b < (self.npages() << PAGE_SHIFT)
+    }
+
+    /// The descriptor at index `i` (`i < cap`).
+    #[inline]
+    pub(crate) fn desc(&self, i: usize) -> &'static PageDesc {
+        debug_assert!(i < self.cap);
+        // SAFETY: `i < cap`, and the table lives as long as the process.
+        unsafe { &*self.descs.add(i.min(self.cap - 1)) }
+    }
+
+    /// The index of the page holding `addr` (which the region contains).
+    #[inline]
+    pub(crate) fn index_of(&self, addr: usize) -> usize {
+        if self.kind() == RegionKind::Huge { 0 } else { (addr - self.base()) >> PAGE_SHIFT }
+    }
+
+    /// The address of page `i`.
+    #[inline]
+    pub(crate) fn addr_of(&self, i: usize) -> usize {
+        self.base() + (i << PAGE_SHIFT)
+    }
+
+    pub(crate) fn desc_of(&self, addr: usize) -> Option<&'static PageDesc> {
+        if !self.contains(addr) {
+            return None;
+        }
+        Some(self.desc(self.index_of(addr)))
+    }
+
+    /// The index of the allocated block's head page that covers page `i`.
+    #[inline]
+    pub(crate) fn head_of(&self, i: usize) -> Option<usize> {
+        let d = self.desc(i);
+        match d.kind() {
+            k if k.is_allocated() => Some(i),
+            PageKind::Tail => {
+                let dist = d.head_dist();
+                if dist == 0 || dist > i {
+                    return None;
+                }
+                let h = i - dist;
+                let hd = self.desc(h);
+                if hd.kind().is_allocated() && h + (1usize << hd.order()) > i { Some(h) } else { None }
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn block_of(&self, addr: usize) -> Option<BlockRef> {
+        if !self.contains(addr) {
+            return None;
+        }
+        if self.kind() == RegionKind::Huge {
+            let d = self.desc(0);
+            if !d.kind().is_allocated() {
+                return None;
+            }
+            let size = self.npages() << PAGE_SHIFT;
+            return Some(BlockRef { addr: self.base(), order: d.order(), desc: d, size });
+        }
+        let h = self.head_of(self.index_of(addr))?;
+        let d = self.desc(h);
+        Some(BlockRef { addr: self.addr_of(h), order: d.order(), desc: d, size: PAGE_SIZE << d.order() })
+    }
+}
+
+/// Metadata blocks for source regions (one largest-order block each).
+pub(crate) static SOURCE_META: crate::meta::MetaPool =
+    crate::meta::MetaPool::new(meta_size(1 << MAX_PAGE_ORDER));
+/// Metadata blocks for huge mappings (one descriptor each).
+pub(crate) static HUGE_META: crate::meta::MetaPool = crate::meta::MetaPool::new(meta_size(1));

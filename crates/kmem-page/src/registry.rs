@@ -1,0 +1,210 @@
+//! The process-wide registry: which addresses are kmem's, in O(1).
+//!
+//! A three-level radix tree over 4 MiB slots (address bits 22..47), like
+//! jemalloc's rtree: the top level is a static array, the two lower levels
+//! are allocated on demand and never freed. A slot holds the [`Region`] that
+//! covers it. Looking an address up is three dependent loads and a bounds check.
+
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::region::Region;
+use crate::{PAGE_SHIFT, REGION_SHIFT};
+
+const L1_BITS: u32 = 9; // address bits 38..47
+const L2_BITS: u32 = 8; // address bits 30..38
+const L3_BITS: u32 = 8; // address bits 22..30
+const L3_SHIFT: u32 = REGION_SHIFT as u32;
+const L2_SHIFT: u32 = L3_SHIFT + L3_BITS;
+const L1_SHIFT: u32 = L2_SHIFT + L2_BITS;
+/// Addresses at or above this are never kmem's (user space ends at 2^47 on x86-64).
+pub const ADDRESS_LIMIT: u64 = 1 << (L1_SHIFT + L1_BITS);
+
+struct L3 {
+    slots: [AtomicPtr<Region>; 1 << L3_BITS],
+}
+struct L2 {
+    next: [AtomicPtr<L3>; 1 << L2_BITS],
+}
+
+static L1: [AtomicPtr<L2>; 1 << L1_BITS] = [const { AtomicPtr::new(ptr::null_mut()) }; 1 << L1_BITS];
+static GROW: kmem_platform::Mutex<()> = kmem_platform::Mutex::new(());
+
+#[inline]
+fn split(addr: u64) -> (usize, usize, usize) {
+    (
+        (addr >> L1_SHIFT) as usize & ((1 << L1_BITS) - 1),
+        (addr >> L2_SHIFT) as usize & ((1 << L2_BITS) - 1),
+        (addr >> L3_SHIFT) as usize & ((1 << L3_BITS) - 1),
+    )
+}
+
+/// The region covering `addr`'s 4 MiB slot, if any (it may not cover `addr`
+/// itself: the caller checks bounds).
+#[inline]
+pub(crate) fn slot(addr: usize) -> Option<&'static Region> {
+    let a = addr as u64;
+    if a >= ADDRESS_LIMIT {
+        return None;
+    }
+    let (i1, i2, i3) = split(a);
+    let l2 = L1[i1].load(Ordering::Acquire);
+    if l2.is_null() {
+        return None;
+    }
+    // SAFETY: registry nodes are allocated once, zero-initialised (null
+    // pointers) and never freed.
+    let l3 = unsafe { (*l2).next[i2].load(Ordering::Acquire) };
+    if l3.is_null() {
+        return None;
+    }
+    // SAFETY: as above.
+    let r = unsafe { (*l3).slots[i3].load(Ordering::Acquire) };
+    // SAFETY: region metadata is never unmapped (see `meta`), so a pointer
+    // once published stays readable; `Region` is all atomics where it can change.
+    unsafe { r.as_ref() }
+}
+
+fn slot_cell(addr: u64, create: bool) -> Option<&'static AtomicPtr<Region>> {
+    let (i1, i2, i3) = split(addr);
+    let mut l2 = L1[i1].load(Ordering::Acquire);
+    if l2.is_null() {
+        if !create {
+            return None;
+        }
+        let _g = GROW.lock();
+        l2 = L1[i1].load(Ordering::Acquire);
+        if l2.is_null() {
+            l2 = crate::meta::alloc_permanent(core::mem::size_of::<L2>(), 64)?.as_ptr().cast();
+            L1[i1].store(l2, Ordering::Release);
+        }
+    }
+    // SAFETY: `l2` is a live, never-freed node.
+    let cell2 = unsafe { &(*l2).next[i2] };
+    let mut l3 = cell2.load(Ordering::Acquire);
+    if l3.is_null() {
+        if !create {
+            return None;
+        }
+        let _g = GROW.lock();
+        l3 = cell2.load(Ordering::Acquire);
+        if l3.is_null() {
+            l3 = crate::meta::alloc_permanent(core::mem::size_of::<L3>(), 64)?.as_ptr().cast();
+            cell2.store(l3, Ordering::Release);
+        }
+    }
+    // SAFETY: `l3` is a live, never-freed node.
+    Some(unsafe { &(*l3).slots[i3] })
+}
+
+/// Why a range could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegisterError {
+    /// A slot of the range already belongs to another region.
+    Taken,
+    /// No memory for a registry node, or the range is outside the address limit.
+    NoMemory,
+}
+
+/// Publishes `region` for every 4 MiB slot that `[start, end)` touches.
+/// All or nothing.
+pub(crate) fn register(start: usize, end: usize, region: NonNull<Region>) -> Result<(), RegisterError> {
+    if end as u64 > ADDRESS_LIMIT || start >= end {
+        return Err(RegisterError::NoMemory);
+    }
+    let first = start >> REGION_SHIFT;
+    let last = (end - 1) >> REGION_SHIFT;
+    for s in first..=last {
+        let cell = slot_cell((s as u64) << REGION_SHIFT, true).ok_or(RegisterError::NoMemory)?;
+        if cell.compare_exchange(ptr::null_mut(), region.as_ptr(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+            // Roll back what this call published.
+            for t in first..s {
+                if let Some(c) = slot_cell((t as u64) << REGION_SHIFT, false) {
+                    c.store(ptr::null_mut(), Ordering::Release);
+                }
+            }
+            return Err(RegisterError::Taken);
+        }
+    }
+    Ok(())
+}
+
+/// Withdraws `region` from every slot of `[start, end)` that points to it.
+pub(crate) fn unregister(start: usize, end: usize, region: NonNull<Region>) {
+    for s in (start >> REGION_SHIFT)..=((end - 1) >> REGION_SHIFT) {
+        if let Some(c) = slot_cell((s as u64) << REGION_SHIFT, false) {
+            let _ = c.compare_exchange(region.as_ptr(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+}
+
+/// Whether `addr` lies in memory kmem manages (any allocator, any region).
+///
+/// ```
+/// use kmem_page::{Gfp, PageAllocator};
+/// let pages = PageAllocator::new_os();
+/// let b = pages.alloc(0, Gfp::KERNEL).unwrap();
+/// assert!(kmem_page::is_kmem(b.as_ptr() as usize + 100));
+/// let on_stack = 0u8;
+/// assert!(!kmem_page::is_kmem(&on_stack as *const u8 as usize));
+/// ```
+#[inline]
+pub fn is_kmem(addr: usize) -> bool {
+    slot(addr).is_some_and(|r| r.contains(addr))
+}
+
+/// The descriptor of the page holding `addr`, if kmem manages it.
+///
+/// This is the O(1) map from any address to its page descriptor that `kfree`
+/// and `kmem_cache_free` rely on. For a page inside a block the descriptor is a
+/// [`PageKind::Tail`](crate::PageKind::Tail); use [`lookup_block`] for the head.
+///
+/// ```
+/// let x = 5u32;
+/// assert!(kmem_page::lookup(&x as *const u32 as usize).is_none());
+/// ```
+#[inline]
+pub fn lookup(addr: usize) -> Option<&'static crate::PageDesc> {
+    let r = slot(addr)?;
+    r.desc_of(addr)
+}
+
+/// The allocated block that `addr` lies in: its first address, its head
+/// descriptor and its order. `None` if kmem does not manage `addr` or the page
+/// is free or reserved.
+///
+/// ```
+/// use kmem_page::{Gfp, PageAllocator, PageKind};
+/// let pages = PageAllocator::new_os();
+/// let b = pages.alloc(2, Gfp::KERNEL).unwrap();
+/// let blk = kmem_page::lookup_block(b.as_ptr() as usize + 3 * 4096 + 5).unwrap();
+/// assert_eq!(blk.addr, b.as_ptr() as usize);
+/// assert_eq!(blk.order, 2);
+/// assert_eq!(blk.desc.kind(), PageKind::Pages);
+/// ```
+#[inline]
+pub fn lookup_block(addr: usize) -> Option<BlockRef> {
+    let r = slot(addr)?;
+    r.block_of(addr)
+}
+
+/// An allocated block found by [`lookup_block`].
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRef {
+    /// The block's first address.
+    pub addr: usize,
+    /// The block's order (for a huge mapping: the order it would have, rounded up).
+    pub order: u32,
+    /// The descriptor of the block's first page.
+    pub desc: &'static crate::PageDesc,
+    /// The block's size in bytes.
+    pub size: usize,
+}
+
+impl BlockRef {
+    /// The index of `addr`'s page within the block.
+    #[inline]
+    pub fn page_index(&self, addr: usize) -> usize {
+        (addr - self.addr) >> PAGE_SHIFT
+    }
+}

@@ -1,0 +1,41 @@
+//! # kmem — the Linux kernel's memory pools, in user space
+//!
+//! This facade re-exports every layer of kmem. The layers, bottom up (each
+//! depends only on those below it):
+//!
+//! | layer | crate | what it is |
+//! |---|---|---|
+//! | platform | `kmem-platform` | the only code that talks to the OS |
+//! | page | `kmem-page` | the buddy page allocator ([`page`]) |
+//!
+//! ## Glossary
+//!
+//! * **page** — 4096 bytes, the unit the page layer hands out.
+//! * **order** — a block of `2^order` contiguous pages, aligned to its size
+//!   (order 0 = 4 KiB, order 10 = 4 MiB, `MAX_PAGE_ORDER`).
+//! * **buddy** — the block of the same order next to a block, at page frame
+//!   `pfn ^ (1 << order)`; two free buddies merge into one block of the next order.
+//! * **page descriptor** — the record of one page (free, head, tail, slab,
+//!   large, order, owner), kept beside the memory, never inside it.
+//! * **region** — a 4 MiB, 4 MiB-aligned piece of memory from the OS: one
+//!   block of the largest order.
+//! * **watermark** — the number of free pages the page layer keeps mapped
+//!   rather than give back to the OS.
+//! * **gfp** — "get free pages" flags: may the call wait, must memory be zeroed,
+//!   may it fail ([`Gfp`]).
+//!
+//! ```
+//! use kmem::{Gfp, page};
+//! let block = page::global().alloc(2, Gfp::KERNEL)?;
+//! assert_eq!(block.len(), 4 * 4096);
+//! # Ok::<(), kmem::page::PageError>(())
+//! ```
+#![no_std]
+
+/// The platform layer: OS memory, locks, clocks, diagnostics.
+pub use kmem_platform as platform;
+
+/// The page layer: the buddy allocator.
+pub use kmem_page as page;
+
+pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
