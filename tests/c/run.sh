@@ -5,9 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-lib="$root/target/release"
+tgt="${CARGO_TARGET_DIR:-$root/target}"
+lib="$tgt/release"
 [ -f "$lib/libkmem.so" ] || cargo build --release -p libkmem
-out="$root/target/c-tests"
+out="$tgt/c-tests"
 mkdir -p "$out"
 
 # The header and the library must agree: every function the header declares is
