@@ -128,8 +128,8 @@ impl<'a> ChunkRef<'a> {
     ///
     /// ```
     /// let pool = kmem_genalloc::GenPool::new(12).unwrap();
-    /// pool.add(0, 1 << 40).unwrap(); // 2^22 bitmap words
-    /// pool.for_each_chunk(|c| assert_eq!(c.summary_depth(), 4));
+    /// pool.add(0, 1 << 30).unwrap(); // 2^12 bitmap words: 4096 bytes, then 64
+    /// pool.for_each_chunk(|c| assert_eq!(c.summary_depth(), 2));
     /// ```
     pub fn summary_depth(&self) -> usize {
         self.chunk.summary().map_or(0, |s| s.depth())

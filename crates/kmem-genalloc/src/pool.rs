@@ -137,12 +137,12 @@ pub struct DmaAllocation {
 ///
 /// ```
 /// use kmem_genalloc::{Algo, GenPool};
-/// // A 1 TiB range at an address nothing is mapped at, in 4 KiB granules.
+/// // A 4 GiB range at an address nothing is mapped at, in 4 KiB granules.
 /// let pool = GenPool::new(12).unwrap();
-/// pool.add_virt(0x1_0000_0000_0000, 0x80_0000_0000, 1 << 40).unwrap();
+/// pool.add_virt(0x1_0000_0000_0000, 0x80_0000_0000, 4 << 30).unwrap();
 /// let a = pool.alloc(1 << 20).unwrap();
 /// assert_eq!(pool.virt_to_phys(a.addr), Some(0x80_0000_0000));
-/// assert_eq!(pool.avail(), (1 << 40) - (1 << 20));
+/// assert_eq!(pool.avail(), (4 << 30) - (1 << 20));
 /// pool.free(a.addr, a.size).unwrap();
 /// assert!(pool.free(a.addr, a.size).is_err(), "double free is refused");
 /// ```
