@@ -124,6 +124,28 @@ impl<'a> ChunkRef<'a> {
     pub fn avail(&self) -> usize {
         self.chunk.avail.load(Ordering::Relaxed)
     }
+    /// The chunk as an opaque pointer (the C API's `struct gen_pool_chunk *`).
+    ///
+    /// ```
+    /// let pool = kmem_genalloc::GenPool::new(12).unwrap();
+    /// pool.add(0x4000, 0x4000).unwrap();
+    /// let c = pool.chunks().next().unwrap();
+    /// // SAFETY: the pointer came from a chunk of `pool`, which is still alive.
+    /// let again = unsafe { kmem_genalloc::ChunkRef::from_ptr(c.as_ptr()) };
+    /// assert_eq!(again.start_addr(), 0x4000);
+    /// ```
+    pub fn as_ptr(&self) -> *const () {
+        (self.chunk as *const Chunk).cast()
+    }
+    /// The chunk behind a pointer from [`as_ptr`](Self::as_ptr).
+    ///
+    /// # Safety
+    ///
+    /// `p` must come from `as_ptr` on a chunk of a pool that outlives `'a`.
+    pub unsafe fn from_ptr(p: *const ()) -> ChunkRef<'a> {
+        // SAFETY: the caller promises `p` is a live chunk for `'a`.
+        ChunkRef { chunk: unsafe { &*p.cast::<Chunk>() } }
+    }
     /// Levels of the chunk's summary tree (0 in linear search mode).
     ///
     /// ```
