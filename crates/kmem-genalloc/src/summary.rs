@@ -256,14 +256,25 @@ impl Summary {
     }
 
     /// Brings byte `i` of level `lvl` up to date; true if this call wrote it.
+    ///
+    /// Above level 0, a refresh writes `FULL` as 64 (`exact == false`): for
+    /// searches by size the two are the same, and it spares a frequently
+    /// used region from flipping FULL ↔ 64 at every level on each
+    /// allocation and free (the cost would grow with the depth). Only
+    /// [`repair`](Self::repair), called when a search for a used word is
+    /// misled by such a 64, writes `FULL` back. Level 0 is always exact, and
+    /// `FULL` is never written where a granule below is in use.
     #[inline]
-    fn update(&self, map: &Bitmap<'_>, lvl: usize, i: usize) -> bool {
+    fn update(&self, map: &Bitmap<'_>, lvl: usize, i: usize, exact: bool) -> bool {
         let c = self.cell(lvl, i / 8);
         let sh = 8 * (i % 8);
         let mut wrote = false;
         loop {
             let cur = c.load(Ordering::SeqCst);
-            let v = self.compute(map, lvl, i);
+            let mut v = self.compute(map, lvl, i);
+            if v == FULL && lvl > 0 && !exact {
+                v = CAP as u8;
+            }
             if (cur >> sh) as u8 == v {
                 return wrote;
             }
@@ -281,13 +292,23 @@ impl Summary {
         for lvl in 0..self.depth {
             let mut wrote = false;
             for i in lo..=hi.min(self.levels[lvl].len - 1) {
-                wrote |= self.update(map, lvl, i);
+                wrote |= self.update(map, lvl, i, false);
             }
             if !wrote {
                 return;
             }
             lo /= FANOUT;
             hi /= FANOUT;
+        }
+    }
+
+    /// Makes byte `i` of level `lvl` exact (a search found it misleading)
+    /// and its ancestors with it.
+    #[cold]
+    fn repair(&self, map: &Bitmap<'_>, mut lvl: usize, mut i: usize) {
+        while lvl < self.depth && self.update(map, lvl, i, true) {
+            lvl += 1;
+            i /= FANOUT;
         }
     }
 
@@ -311,7 +332,7 @@ impl Summary {
     }
 
     /// The first entry at index `>= j` of level `lvl` that matches `p`.
-    pub(crate) fn find(&self, lvl: usize, j: usize, p: Pred) -> Option<usize> {
+    pub(crate) fn find(&self, map: &Bitmap<'_>, lvl: usize, j: usize, p: Pred) -> Option<usize> {
         let len = self.levels[lvl].len;
         if j >= len {
             return None;
@@ -327,22 +348,25 @@ impl Summary {
             g += 1;
         }
         loop {
-            let parent = self.find(lvl + 1, g, p)?;
+            let parent = self.find(map, lvl + 1, g, p)?;
             if let Some(i) = self.scan(lvl, parent, 0, p) {
                 return Some(i);
             }
-            // The parent's hint was stale (another thread is mid-update).
+            // The parent's hint misled us: a 64 standing for FULL (see
+            // `update`), or another thread is mid-update. Make it exact.
+            self.repair(map, lvl + 1, parent);
             g = parent + 1;
         }
     }
 
     /// Checks every byte against its children; the first mismatch as
-    /// `(level, index, stored, computed)`. Exact when no operation is in flight.
+    /// `(level, index, stored, computed)`. Exact when no operation is in
+    /// flight, except that above level 0 a 64 may stand for `FULL`.
     pub(crate) fn check(&self, map: &Bitmap<'_>) -> Result<(), (usize, usize, u8, u8)> {
         for lvl in 0..self.depth {
             for i in 0..self.levels[lvl].len {
                 let (have, want) = (self.get(lvl, i), self.compute(map, lvl, i));
-                if have != want {
+                if have != want && !(lvl > 0 && have == CAP as u8 && want == FULL) {
                     return Err((lvl, i, have, want));
                 }
             }
@@ -370,7 +394,7 @@ impl Finder<'_> {
     #[inline]
     fn next_word(&self, j: usize, need: u8) -> Option<usize> {
         match self.sum {
-            Some(s) => s.find(0, j, Pred::Ge(need)),
+            Some(s) => s.find(&self.map, 0, j, Pred::Ge(need)),
             None => (j < self.nwords()).then_some(j),
         }
     }
@@ -394,12 +418,17 @@ impl Finder<'_> {
         }
         let mut j = start / BITS_PER_LONG;
         let mut from_bit = start % BITS_PER_LONG;
+        let mut first = true;
         loop {
             let fits = run_starts(self.window(j, from_bit), nr) as u64;
             if fits != 0 {
                 return Some(j * BITS_PER_LONG + fits.trailing_zeros() as usize);
             }
-            j = self.next_word(j + 1, nr as u8)?;
+            // From a word boundary (a fresh search starts at 0), ask the
+            // summary from `j` itself: a walk straight down from the top,
+            // rather than up through the rest of each group and back down.
+            j = self.next_word(if first && from_bit == 0 { j } else { j + 1 }, nr as u8)?;
+            first = false;
             from_bit = 0;
         }
     }
@@ -419,7 +448,7 @@ impl Finder<'_> {
                 return (j * BITS_PER_LONG + w.trailing_zeros() as usize).min(n);
             }
             j = match self.sum {
-                Some(s) => match s.find(0, j + 1, Pred::NotFull) {
+                Some(s) => match s.find(&self.map, 0, j + 1, Pred::NotFull) {
                     Some(k) => k,
                     None => return n,
                 },
@@ -530,6 +559,27 @@ mod tests {
         let words = (0..nw).map(|_| AtomicU64::new(0)).collect();
         let cells = (0..Summary::cells_for(nw)).map(|_| AtomicU64::new(0)).collect();
         (words, cells)
+    }
+
+    #[test]
+    fn clamped_full_is_repaired_by_a_run_search() {
+        let nbits = 64 * 64 * 3;
+        let (words, cells) = tree(nbits);
+        let map = Bitmap::new(&words, nbits);
+        // SAFETY: `cells` has `cells_for` zeroed atomics and outlives `s`.
+        let s = unsafe { Summary::init(cells.as_ptr(), &map) };
+        assert_eq!((s.depth(), s.get(1, 1)), (2, FULL));
+        let bit = 64 * 64 + 5; // in word 64: group 1 of level 0
+        map.set_run(bit, 1).unwrap();
+        s.refresh(&map, 64, 64);
+        assert_eq!((s.get(0, 64), s.get(1, 1)), (64, 64), "the run after the bit goes on");
+        map.clear_run(bit, 1).unwrap();
+        s.refresh(&map, 64, 64);
+        assert_eq!((s.get(0, 64), s.get(1, 1)), (FULL, 64), "64 stands for FULL above level 0");
+        s.check(&map).unwrap();
+        let f = Finder { map, sum: Some(&s) };
+        assert_eq!(f.next_run(0, nbits), Some((0, nbits)));
+        assert_eq!(s.get(1, 1), FULL, "repaired by the search for the run's end");
     }
 
     #[test]
