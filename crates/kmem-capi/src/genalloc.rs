@@ -32,8 +32,9 @@ pub type genpool_algo_t = Option<
 >;
 
 /// `gen_pool_for_each_chunk`'s callback.
-pub type gen_pool_chunk_fn =
-    Option<unsafe extern "C" fn(pool: *mut gen_pool, chunk: *mut gen_pool_chunk, data: *mut c_void)>;
+pub type gen_pool_chunk_fn = Option<
+    unsafe extern "C" fn(pool: *mut gen_pool, chunk: *mut gen_pool_chunk, data: *mut c_void),
+>;
 
 /// `struct genpool_data_align`: data for `gen_pool_first_fit_align`.
 #[repr(C)]
@@ -102,7 +103,9 @@ pub extern "C" fn gen_pool_create(min_alloc_order: c_int, nid: c_int) -> *mut ge
             return ptr::null_mut();
         }
     };
-    let Some(mem) = Os::new().map(POOL_BYTES, PAGE_SIZE) else { return ptr::null_mut() };
+    let Some(mem) = Os::new().map(POOL_BYTES, PAGE_SIZE) else {
+        return ptr::null_mut();
+    };
     let p = mem.cast::<gen_pool>().as_ptr();
     // SAFETY: `mem` is a fresh mapping big and aligned enough for a gen_pool.
     unsafe {
@@ -158,7 +161,9 @@ pub unsafe extern "C" fn gen_pool_add_virt(
 ) -> c_int {
     let _ = nid;
     // SAFETY: see the function's contract.
-    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_add_virt") }) else { return -libc::EINVAL };
+    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_add_virt") }) else {
+        return -libc::EINVAL;
+    };
     match p.pool.add_virt(virt as usize, phys, size) {
         Ok(()) => 0,
         Err(e) => {
@@ -173,14 +178,27 @@ pub unsafe extern "C" fn gen_pool_add_virt(
 /// # Safety
 /// `pool` is NULL or a live pool from `gen_pool_create`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gen_pool_add(pool: *mut gen_pool, addr: c_ulong, size: usize, nid: c_int) -> c_int {
+pub unsafe extern "C" fn gen_pool_add(
+    pool: *mut gen_pool,
+    addr: c_ulong,
+    size: usize,
+    nid: c_int,
+) -> c_int {
     // SAFETY: same contract.
     unsafe { gen_pool_add_virt(pool, addr, u64::MAX, size, nid) }
 }
 
 /// A C algorithm, called as the kernel calls it.
 struct CAlgo {
-    func: unsafe extern "C" fn(*mut c_ulong, c_ulong, c_ulong, c_uint, *mut c_void, *mut gen_pool, c_ulong) -> c_ulong,
+    func: unsafe extern "C" fn(
+        *mut c_ulong,
+        c_ulong,
+        c_ulong,
+        c_uint,
+        *mut c_void,
+        *mut gen_pool,
+        c_ulong,
+    ) -> c_ulong,
     data: *mut c_void,
     pool: *mut gen_pool,
 }
@@ -208,7 +226,15 @@ impl GenAlgo for CAlgo {
     }
 }
 
-type AlgoFn = unsafe extern "C" fn(*mut c_ulong, c_ulong, c_ulong, c_uint, *mut c_void, *mut gen_pool, c_ulong) -> c_ulong;
+type AlgoFn = unsafe extern "C" fn(
+    *mut c_ulong,
+    c_ulong,
+    c_ulong,
+    c_uint,
+    *mut c_void,
+    *mut gen_pool,
+    c_ulong,
+) -> c_ulong;
 
 /// Maps a C algorithm to kmem's own (summarised) one where it is one of ours.
 unsafe fn resolve<'a>(
@@ -224,12 +250,16 @@ unsafe fn resolve<'a>(
     }
     if is(gen_pool_first_fit_align) {
         if data.is_null() {
-            kmem_report!("{caller}(pool {pool:p}): gen_pool_first_fit_align needs a struct genpool_data_align");
+            kmem_report!(
+                "{caller}(pool {pool:p}): gen_pool_first_fit_align needs a struct genpool_data_align"
+            );
             return None;
         }
         // SAFETY: the caller passes a genpool_data_align for this algorithm.
         let align = unsafe { (*data.cast::<genpool_data_align>()).align };
-        return Some(Algo::FirstFitAlign { align: usize::try_from(align).unwrap_or(0) });
+        return Some(Algo::FirstFitAlign {
+            align: usize::try_from(align).unwrap_or(0),
+        });
     }
     if is(gen_pool_first_fit_order_align) {
         return Some(Algo::FirstFitOrderAlign);
@@ -242,16 +272,24 @@ unsafe fn resolve<'a>(
     }
     if is(gen_pool_fixed_alloc) {
         if data.is_null() {
-            kmem_report!("{caller}(pool {pool:p}): gen_pool_fixed_alloc needs a struct genpool_data_fixed");
+            kmem_report!(
+                "{caller}(pool {pool:p}): gen_pool_fixed_alloc needs a struct genpool_data_fixed"
+            );
             return None;
         }
         // SAFETY: the caller passes a genpool_data_fixed for this algorithm.
         let offset = unsafe { (*data.cast::<genpool_data_fixed>()).offset };
-        return Some(Algo::Fixed { offset: offset as usize });
+        return Some(Algo::Fixed {
+            offset: offset as usize,
+        });
     }
     // SAFETY: a non-zero value stored as an algorithm is a genpool_algo_t.
     let f: AlgoFn = unsafe { core::mem::transmute::<usize, AlgoFn>(func) };
-    *holder = Some(CAlgo { func: f, data, pool });
+    *holder = Some(CAlgo {
+        func: f,
+        data,
+        pool,
+    });
     holder.as_ref().map(|a| Algo::Custom(a))
 }
 
@@ -263,10 +301,14 @@ unsafe fn alloc_with(
     caller: &str,
 ) -> c_ulong {
     // SAFETY: see the callers' contracts.
-    let Some(p) = (unsafe { pool_ref(pool, caller) }) else { return 0 };
+    let Some(p) = (unsafe { pool_ref(pool, caller) }) else {
+        return 0;
+    };
     let mut holder = None;
     // SAFETY: `func` is 0 or a genpool_algo_t, with its data.
-    let Some(algo) = (unsafe { resolve(func, data, pool, &mut holder, caller) }) else { return 0 };
+    let Some(algo) = (unsafe { resolve(func, data, pool, &mut holder, caller) }) else {
+        return 0;
+    };
     match p.pool.alloc_algo(size, algo) {
         Ok(a) => a.addr as c_ulong,
         Err(GenPoolError::NoSpace { .. }) => 0,
@@ -288,7 +330,12 @@ pub unsafe extern "C" fn gen_pool_alloc(pool: *mut gen_pool, size: usize) -> c_u
         return 0;
     }
     // SAFETY: `pool` is live; its algorithm and data were set together.
-    let (func, data) = unsafe { ((*pool).algo.load(Ordering::Acquire), (*pool).data.load(Ordering::Acquire)) };
+    let (func, data) = unsafe {
+        (
+            (*pool).algo.load(Ordering::Acquire),
+            (*pool).data.load(Ordering::Acquire),
+        )
+    };
     // SAFETY: as above.
     unsafe { alloc_with(pool, size, func, data, "gen_pool_alloc") }
 }
@@ -315,13 +362,22 @@ pub unsafe extern "C" fn gen_pool_alloc_algo(
 /// # Safety
 /// `pool` is NULL or a live pool; `dma` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gen_pool_dma_alloc(pool: *mut gen_pool, size: usize, dma: *mut phys_addr_t) -> *mut c_void {
+pub unsafe extern "C" fn gen_pool_dma_alloc(
+    pool: *mut gen_pool,
+    size: usize,
+    dma: *mut phys_addr_t,
+) -> *mut c_void {
     if pool.is_null() {
         kmem_report!("gen_pool_dma_alloc: NULL pool");
         return ptr::null_mut();
     }
     // SAFETY: `pool` is live.
-    let (func, data) = unsafe { ((*pool).algo.load(Ordering::Acquire), (*pool).data.load(Ordering::Acquire)) };
+    let (func, data) = unsafe {
+        (
+            (*pool).algo.load(Ordering::Acquire),
+            (*pool).data.load(Ordering::Acquire),
+        )
+    };
     // SAFETY: as in gen_pool_dma_alloc_algo.
     unsafe { dma_alloc_with(pool, size, dma, func, data, "gen_pool_dma_alloc") }
 }
@@ -397,7 +453,9 @@ unsafe fn dma_alloc_with(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gen_pool_free(pool: *mut gen_pool, addr: c_ulong, size: usize) {
     // SAFETY: see the function's contract.
-    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_free") }) else { return };
+    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_free") }) else {
+        return;
+    };
     if let Err(e) = p.pool.free(addr as usize, size) {
         kmem_report!("gen_pool_free(pool {pool:p}, {addr:#x}, {size}): {e}");
     }
@@ -410,7 +468,9 @@ pub unsafe extern "C" fn gen_pool_free(pool: *mut gen_pool, addr: c_ulong, size:
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gen_pool_virt_to_phys(pool: *mut gen_pool, addr: c_ulong) -> phys_addr_t {
     // SAFETY: see the function's contract.
-    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_virt_to_phys") }) else { return u64::MAX };
+    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_virt_to_phys") }) else {
+        return u64::MAX;
+    };
     p.pool.virt_to_phys(addr as usize).unwrap_or(u64::MAX)
 }
 
@@ -441,7 +501,8 @@ pub unsafe extern "C" fn gen_pool_size(pool: *mut gen_pool) -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gen_pool_min_alloc_order(pool: *mut gen_pool) -> c_int {
     // SAFETY: see the function's contract.
-    unsafe { pool_ref(pool, "gen_pool_min_alloc_order") }.map_or(-1, |p| p.pool.min_alloc_order() as c_int)
+    unsafe { pool_ref(pool, "gen_pool_min_alloc_order") }
+        .map_or(-1, |p| p.pool.min_alloc_order() as c_int)
 }
 
 /// `gen_pool_set_algo(pool, algo, data)`: NULL means first fit.
@@ -450,11 +511,18 @@ pub unsafe extern "C" fn gen_pool_min_alloc_order(pool: *mut gen_pool) -> c_int 
 /// `pool` is NULL or a live pool; `algo` is NULL or a genpool_algo_t taking
 /// `data`, and `data` stays valid while it is the pool's algorithm.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gen_pool_set_algo(pool: *mut gen_pool, algo: genpool_algo_t, data: *mut c_void) {
+pub unsafe extern "C" fn gen_pool_set_algo(
+    pool: *mut gen_pool,
+    algo: genpool_algo_t,
+    data: *mut c_void,
+) {
     // SAFETY: see the function's contract.
-    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_set_algo") }) else { return };
+    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_set_algo") }) else {
+        return;
+    };
     p.data.store(data, Ordering::Release);
-    p.algo.store(algo.map_or(0, |f| f as usize), Ordering::Release);
+    p.algo
+        .store(algo.map_or(0, |f| f as usize), Ordering::Release);
 }
 
 /// `gen_pool_has_addr(pool, start, size)`: whether the range lies in one chunk.
@@ -462,9 +530,14 @@ pub unsafe extern "C" fn gen_pool_set_algo(pool: *mut gen_pool, algo: genpool_al
 /// # Safety
 /// `pool` is NULL or a live pool from `gen_pool_create`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gen_pool_has_addr(pool: *mut gen_pool, start: c_ulong, size: usize) -> bool {
+pub unsafe extern "C" fn gen_pool_has_addr(
+    pool: *mut gen_pool,
+    start: c_ulong,
+    size: usize,
+) -> bool {
     // SAFETY: see the function's contract.
-    unsafe { pool_ref(pool, "gen_pool_has_addr") }.is_some_and(|p| p.pool.has_addr(start as usize, size))
+    unsafe { pool_ref(pool, "gen_pool_has_addr") }
+        .is_some_and(|p| p.pool.has_addr(start as usize, size))
 }
 
 /// `gen_pool_for_each_chunk(pool, func, data)`: calls `func(pool, chunk, data)`
@@ -473,9 +546,15 @@ pub unsafe extern "C" fn gen_pool_has_addr(pool: *mut gen_pool, start: c_ulong, 
 /// # Safety
 /// `pool` is NULL or a live pool; `func` is a valid callback.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gen_pool_for_each_chunk(pool: *mut gen_pool, func: gen_pool_chunk_fn, data: *mut c_void) {
+pub unsafe extern "C" fn gen_pool_for_each_chunk(
+    pool: *mut gen_pool,
+    func: gen_pool_chunk_fn,
+    data: *mut c_void,
+) {
     // SAFETY: see the function's contract.
-    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_for_each_chunk") }) else { return };
+    let Some(p) = (unsafe { pool_ref(pool, "gen_pool_for_each_chunk") }) else {
+        return;
+    };
     let Some(f) = func else {
         kmem_report!("gen_pool_for_each_chunk(pool {pool:p}): NULL callback");
         return;
@@ -534,6 +613,8 @@ pub unsafe extern "C" fn gen_pool_chunk_avail(c: *mut gen_pool_chunk) -> usize {
 
 /// Runs one of kmem's algorithms over a raw C bitmap, as C code calling
 /// `gen_pool_first_fit(map, ...)` directly expects.
+// The seven arguments of genpool_algo_t, plus which algorithm and its name.
+#[allow(clippy::too_many_arguments)]
 unsafe fn run_algo(
     name: &str,
     algo: Option<Algo<'static>>,
@@ -563,8 +644,12 @@ unsafe fn run_algo(
     // AtomicU64 share size and alignment on LP64.
     let words = unsafe { core::slice::from_raw_parts(map as *const AtomicU64, words) };
     let bitmap = Bitmap::new(words, size as usize);
-    let ctx = ChunkCtx { start_addr: start_addr as usize, min_alloc_order: order };
-    algo.find_linear(&bitmap, start as usize, nr as usize, &ctx).map_or(size, |b| b as c_ulong)
+    let ctx = ChunkCtx {
+        start_addr: start_addr as usize,
+        min_alloc_order: order,
+    };
+    algo.find_linear(&bitmap, start as usize, nr as usize, &ctx)
+        .map_or(size, |b| b as c_ulong)
 }
 
 macro_rules! c_algo {

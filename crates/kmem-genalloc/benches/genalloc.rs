@@ -13,6 +13,9 @@
 //! then `cargo run --release -p kmem-genalloc --example bench_plot` writes
 //! the table and docs/genalloc-bench.svg from criterion's results.
 
+// criterion_group! makes an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -26,8 +29,12 @@ const BASE: usize = 0x1_0000_0000_0000; // unmapped: the pool never touches it
 const REQ: usize = 2 * GRANULE;
 
 /// Chunk sizes and their labels.
-pub const SIZES: [(usize, &str); 4] =
-    [(1 << 20, "1MiB"), (256 << 20, "256MiB"), (64 << 30, "64GiB"), (1 << 40, "1TiB")];
+pub const SIZES: [(usize, &str); 4] = [
+    (1 << 20, "1MiB"),
+    (256 << 20, "256MiB"),
+    (64 << 30, "64GiB"),
+    (1 << 40, "1TiB"),
+];
 /// Fill levels in percent.
 pub const FILLS: [usize; 4] = [0, 50, 90, 95];
 
@@ -37,12 +44,25 @@ fn prefix(n: usize, fill: usize) -> usize {
 }
 
 fn genpool(bytes: usize, fill: usize, search: Search) -> GenPool {
-    let pool = GenPool::with_config(Os::new(), PoolConfig { search, ..PoolConfig::new(ORDER) }).unwrap();
+    let pool = GenPool::with_config(
+        Os::new(),
+        PoolConfig {
+            search,
+            ..PoolConfig::new(ORDER)
+        },
+    )
+    .unwrap();
     pool.add(BASE, bytes).unwrap();
     let n = bytes / GRANULE;
     for block in (0..prefix(n, fill)).step_by(64) {
         // Granule `block` stays free; the next 63 are allocated.
-        pool.alloc_algo(63 * GRANULE, Algo::Fixed { offset: (block + 1) * GRANULE }).unwrap();
+        pool.alloc_algo(
+            63 * GRANULE,
+            Algo::Fixed {
+                offset: (block + 1) * GRANULE,
+            },
+        )
+        .unwrap();
     }
     pool
 }

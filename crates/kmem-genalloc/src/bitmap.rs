@@ -40,7 +40,9 @@ pub struct Bitmap<'a> {
 
 impl core::fmt::Debug for Bitmap<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Bitmap").field("nbits", &self.nbits).finish_non_exhaustive()
+        f.debug_struct("Bitmap")
+            .field("nbits", &self.nbits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,7 +64,10 @@ impl<'a> Bitmap<'a> {
     /// assert_eq!(kmem_genalloc::Bitmap::new(&w, 64).len(), 64);
     /// ```
     pub fn new(words: &'a [AtomicU64], nbits: usize) -> Self {
-        assert!(words.len() * BITS_PER_LONG >= nbits, "bitmap too short for {nbits} bits");
+        assert!(
+            words.len() * BITS_PER_LONG >= nbits,
+            "bitmap too short for {nbits} bits"
+        );
         Bitmap { words, nbits }
     }
 
@@ -123,7 +128,11 @@ impl<'a> Bitmap<'a> {
         }
         let w = self.words[i].load(Ordering::SeqCst);
         let valid = self.nbits - base;
-        if valid >= BITS_PER_LONG { w } else { w | (!0u64 << valid) }
+        if valid >= BITS_PER_LONG {
+            w
+        } else {
+            w | (!0u64 << valid)
+        }
     }
 
     /// Whether bit `i` is set (granule `i` allocated).
@@ -276,8 +285,12 @@ impl<'a> Bitmap<'a> {
                     }
                     return Err(w * BITS_PER_LONG + (cur & mask).trailing_zeros() as usize);
                 }
-                match word.compare_exchange_weak(cur, cur | mask, Ordering::SeqCst, Ordering::Relaxed)
-                {
+                match word.compare_exchange_weak(
+                    cur,
+                    cur | mask,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) => break,
                     Err(now) => cur = now,
                 }
@@ -317,8 +330,12 @@ impl<'a> Bitmap<'a> {
                     }
                     return Err(w * BITS_PER_LONG + (!cur & mask).trailing_zeros() as usize);
                 }
-                match word.compare_exchange_weak(cur, cur & !mask, Ordering::SeqCst, Ordering::Relaxed)
-                {
+                match word.compare_exchange_weak(
+                    cur,
+                    cur & !mask,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) => break,
                     Err(now) => cur = now,
                 }
@@ -329,8 +346,16 @@ impl<'a> Bitmap<'a> {
 
     #[inline]
     fn mask_of(&self, w: usize, start: usize, last: usize) -> u64 {
-        let lo = if w == start / BITS_PER_LONG { start % BITS_PER_LONG } else { 0 };
-        let hi = if w == last / BITS_PER_LONG { last % BITS_PER_LONG } else { BITS_PER_LONG - 1 };
+        let lo = if w == start / BITS_PER_LONG {
+            start % BITS_PER_LONG
+        } else {
+            0
+        };
+        let hi = if w == last / BITS_PER_LONG {
+            last % BITS_PER_LONG
+        } else {
+            BITS_PER_LONG - 1
+        };
         run_mask(lo, hi)
     }
 }

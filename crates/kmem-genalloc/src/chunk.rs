@@ -144,7 +144,8 @@ impl<'a> ChunkRef<'a> {
     /// `p` must come from `as_ptr` on a chunk of a pool that outlives `'a`.
     pub unsafe fn from_ptr(p: *const ()) -> ChunkRef<'a> {
         // SAFETY: the caller promises `p` is a live chunk for `'a`.
-        ChunkRef { chunk: unsafe { &*p.cast::<Chunk>() } }
+        let chunk = unsafe { &*p.cast::<Chunk>() };
+        ChunkRef { chunk }
     }
     /// Levels of the chunk's summary tree (0 in linear search mode).
     ///
@@ -195,21 +196,30 @@ impl Chunk {
         }
         let nwords = nbits.div_ceil(BITS_PER_LONG);
         let header = core::mem::size_of::<Chunk>().next_multiple_of(64);
-        let cells = if summarise { Summary::cells_for(nwords) } else { 0 };
+        let cells = if summarise {
+            Summary::cells_for(nwords)
+        } else {
+            0
+        };
         let bytes = (nwords + cells)
             .checked_mul(8)
             .and_then(|b| b.checked_add(header))
             .and_then(|b| b.checked_next_multiple_of(PAGE_SIZE))
             .ok_or(GenPoolError::NoMemory { bytes: usize::MAX })?;
-        let base = source.map(bytes, PAGE_SIZE).ok_or(GenPoolError::NoMemory { bytes })?;
+        let base = source
+            .map(bytes, PAGE_SIZE)
+            .ok_or(GenPoolError::NoMemory { bytes })?;
         // SAFETY: the mapping is `bytes` long, zeroed and page-aligned; the
         // header fits before `header`, the words and cells after it, all
         // 8-byte aligned. Zeroed memory is a valid `AtomicU64` of value 0.
         unsafe {
             let words = NonNull::new_unchecked(base.as_ptr().add(header).cast::<AtomicU64>());
             let map = Bitmap::new(core::slice::from_raw_parts(words.as_ptr(), nwords), nbits);
-            let summary =
-                if summarise { Some(Summary::init(words.as_ptr().add(nwords), &map)) } else { None };
+            let summary = if summarise {
+                Some(Summary::init(words.as_ptr().add(nwords), &map))
+            } else {
+                None
+            };
             let chunk = base.cast::<Chunk>();
             chunk.as_ptr().write(Chunk {
                 next: AtomicPtr::new(core::ptr::null_mut()),
@@ -271,7 +281,10 @@ impl Chunk {
     /// A searcher over this chunk (through the summary if there is one).
     #[inline]
     pub(crate) fn finder(&self) -> Finder<'_> {
-        Finder { map: self.bitmap(), sum: self.summary.as_ref() }
+        Finder {
+            map: self.bitmap(),
+            sum: self.summary.as_ref(),
+        }
     }
 
     /// Marks granules `start..start + nr` allocated, or returns the position
@@ -281,7 +294,11 @@ impl Chunk {
         let map = self.bitmap();
         map.set_run(start, nr)?;
         if let Some(s) = &self.summary {
-            s.refresh(&map, start / BITS_PER_LONG, (start + nr - 1) / BITS_PER_LONG);
+            s.refresh(
+                &map,
+                start / BITS_PER_LONG,
+                (start + nr - 1) / BITS_PER_LONG,
+            );
         }
         self.avail.fetch_sub(nr << order, Ordering::Relaxed);
         Ok(())
@@ -294,7 +311,11 @@ impl Chunk {
         let map = self.bitmap();
         map.clear_run(start, nr)?;
         if let Some(s) = &self.summary {
-            s.refresh(&map, start / BITS_PER_LONG, (start + nr - 1) / BITS_PER_LONG);
+            s.refresh(
+                &map,
+                start / BITS_PER_LONG,
+                (start + nr - 1) / BITS_PER_LONG,
+            );
         }
         self.avail.fetch_add(nr << order, Ordering::Relaxed);
         Ok(())

@@ -117,7 +117,12 @@ impl fmt::Display for GenPoolError {
                 f,
                 "chunk {addr:#x}+{size:#x} is smaller than one granule or wraps the address space"
             ),
-            Overlap { addr, size, other, other_size } => write!(
+            Overlap {
+                addr,
+                size,
+                other,
+                other_size,
+            } => write!(
                 f,
                 "chunk {addr:#x}..{:#x} overlaps chunk {other:#x}..{:#x} already in the pool",
                 addr.wrapping_add(size),
@@ -125,13 +130,24 @@ impl fmt::Display for GenPoolError {
             ),
             NotInPool { addr } => write!(f, "{addr:#x} is in no chunk of this pool"),
             Unaligned { addr, granule } => {
-                write!(f, "{addr:#x} is not on a {granule}-byte granule boundary of its chunk")
+                write!(
+                    f,
+                    "{addr:#x} is not on a {granule}-byte granule boundary of its chunk"
+                )
             }
-            PastChunkEnd { addr, size, chunk_end } => write!(
+            PastChunkEnd {
+                addr,
+                size,
+                chunk_end,
+            } => write!(
                 f,
                 "{addr:#x}+{size:#x} runs past the end of its chunk (last byte {chunk_end:#x})"
             ),
-            NotAllocated { addr, size, first_free } => write!(
+            NotAllocated {
+                addr,
+                size,
+                first_free,
+            } => write!(
                 f,
                 "{addr:#x}+{size:#x} is not allocated ({first_free:#x} is free): double free or wrong size"
             ),
@@ -141,7 +157,10 @@ impl fmt::Display for GenPoolError {
             ),
             BadAlign { align } => write!(f, "alignment {align} is not a power of two"),
             BadOffset { offset, granule } => {
-                write!(f, "fixed offset {offset:#x} is not a multiple of the {granule}-byte granule")
+                write!(
+                    f,
+                    "fixed offset {offset:#x} is not a multiple of the {granule}-byte granule"
+                )
             }
         }
     }

@@ -104,7 +104,11 @@ impl<S: PageSource> GenPool<S> {
     /// let g = pool.alloc_guard_algo(4096, Algo::Fixed { offset: 0x5000 }).unwrap();
     /// assert_eq!(g.addr, 0x10_5000);
     /// ```
-    pub fn alloc_guard_algo(&self, size: usize, algo: Algo<'_>) -> Result<PoolAlloc<'_, S>, GenPoolError> {
+    pub fn alloc_guard_algo(
+        &self,
+        size: usize,
+        algo: Algo<'_>,
+    ) -> Result<PoolAlloc<'_, S>, GenPoolError> {
         let alloc = self.alloc_algo(size, algo)?;
         Ok(PoolAlloc { pool: self, alloc })
     }

@@ -71,4 +71,6 @@ pub use bitmap::Bitmap;
 pub use chunk::ChunkRef;
 pub use error::GenPoolError;
 pub use guard::PoolAlloc;
-pub use pool::{Allocation, CheckFailure, Chunks, DestroyError, DmaAllocation, GenPool, PoolConfig, Search};
+pub use pool::{
+    Allocation, CheckFailure, Chunks, DestroyError, DmaAllocation, GenPool, PoolConfig, Search,
+};

@@ -52,7 +52,11 @@ impl<'a> PoolConfig<'a> {
     /// assert_eq!(kmem_genalloc::PoolConfig::new(12).name, "genpool");
     /// ```
     pub const fn new(min_alloc_order: u32) -> Self {
-        PoolConfig { min_alloc_order, name: "genpool", search: Search::Summary }
+        PoolConfig {
+            min_alloc_order,
+            name: "genpool",
+            search: Search::Summary,
+        }
     }
     /// The same, named `name`.
     ///
@@ -79,7 +83,10 @@ impl Name {
         }
         let mut bytes = [0; 31];
         bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
-        Name { bytes, len: n as u8 }
+        Name {
+            bytes,
+            len: n as u8,
+        }
     }
     fn as_str(&self) -> &str {
         core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("genpool")
@@ -197,7 +204,11 @@ pub struct CheckFailure {
 
 impl fmt::Display for CheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "chunk {:#x}: {} (at {:?})", self.chunk, self.what, self.at)
+        write!(
+            f,
+            "chunk {:#x}: {} (at {:?})",
+            self.chunk, self.what, self.at
+        )
     }
 }
 
@@ -237,7 +248,9 @@ impl<S: PageSource> GenPool<S> {
     /// ```
     pub fn with_config(source: S, config: PoolConfig<'_>) -> Result<Self, GenPoolError> {
         if config.min_alloc_order > 62 {
-            return Err(GenPoolError::BadOrder { order: config.min_alloc_order });
+            return Err(GenPoolError::BadOrder {
+                order: config.min_alloc_order,
+            });
         }
         Ok(GenPool {
             head: AtomicPtr::new(core::ptr::null_mut()),
@@ -336,7 +349,8 @@ impl<S: PageSource> GenPool<S> {
     /// ```
     pub fn chunks(&self) -> Chunks<'_> {
         // SAFETY: a non-null head points to a live chunk (see `head`).
-        Chunks { next: unsafe { self.head.load(Ordering::Acquire).as_ref() } }
+        let next = unsafe { self.head.load(Ordering::Acquire).as_ref() };
+        Chunks { next }
     }
 
     /// Calls `f` for every chunk, newest first (`gen_pool_for_each_chunk`).
@@ -380,7 +394,10 @@ impl<S: PageSource> GenPool<S> {
         }
         let _guard = self.add_lock.lock();
         let last = virt + (size - 1);
-        if let Some(c) = self.chunks().find(|c| virt <= c.end_addr() && c.start_addr() <= last) {
+        if let Some(c) = self
+            .chunks()
+            .find(|c| virt <= c.end_addr() && c.start_addr() <= last)
+        {
             return Err(GenPoolError::Overlap {
                 addr: virt,
                 size,
@@ -397,7 +414,9 @@ impl<S: PageSource> GenPool<S> {
             self.search == Search::Summary,
         )?;
         // SAFETY: the chunk is fresh and not yet shared.
-        unsafe { chunk.as_ref() }.next.store(self.head.load(Ordering::Relaxed), Ordering::Relaxed);
+        unsafe { chunk.as_ref() }
+            .next
+            .store(self.head.load(Ordering::Relaxed), Ordering::Relaxed);
         self.head.store(chunk.as_ptr(), Ordering::Release);
         Ok(())
     }
@@ -456,7 +475,10 @@ impl<S: PageSource> GenPool<S> {
                 continue;
             }
             if let Some(bit) = self.alloc_in(chunk, nr, algo) {
-                return Ok(Allocation { addr: chunk.start_addr + (bit << self.order), size: nr << self.order });
+                return Ok(Allocation {
+                    addr: chunk.start_addr + (bit << self.order),
+                    size: nr << self.order,
+                });
             }
         }
         Err(Self::no_space(size))
@@ -471,7 +493,10 @@ impl<S: PageSource> GenPool<S> {
     /// thread, searches again from the rejected bit (the kernel's `retry`).
     #[inline]
     fn alloc_in(&self, chunk: &Chunk, nr: usize, algo: Algo<'_>) -> Option<usize> {
-        let ctx = ChunkCtx { start_addr: chunk.start_addr, min_alloc_order: self.order };
+        let ctx = ChunkCtx {
+            start_addr: chunk.start_addr,
+            min_alloc_order: self.order,
+        };
         let mut start = 0;
         let mut collisions = 0u32;
         loop {
@@ -518,9 +543,16 @@ impl<S: PageSource> GenPool<S> {
     /// assert_eq!(d.dma, 0x1000_2000);
     /// # pool.free_alloc(d.alloc).unwrap();
     /// ```
-    pub fn dma_alloc_algo(&self, size: usize, algo: Algo<'_>) -> Result<DmaAllocation, GenPoolError> {
+    pub fn dma_alloc_algo(
+        &self,
+        size: usize,
+        algo: Algo<'_>,
+    ) -> Result<DmaAllocation, GenPoolError> {
         let alloc = self.alloc_algo(size, algo)?;
-        Ok(DmaAllocation { alloc, dma: self.virt_to_phys(alloc.addr).unwrap_or(u64::MAX) })
+        Ok(DmaAllocation {
+            alloc,
+            dma: self.virt_to_phys(alloc.addr).unwrap_or(u64::MAX),
+        })
     }
 
     /// Frees `size` bytes at `addr` (`gen_pool_free`). Like the kernel, any
@@ -545,21 +577,32 @@ impl<S: PageSource> GenPool<S> {
         if size == 0 {
             return Err(GenPoolError::ZeroSize);
         }
-        let chunk = self.chunk_of(addr).ok_or(GenPoolError::NotInPool { addr })?;
+        let chunk = self
+            .chunk_of(addr)
+            .ok_or(GenPoolError::NotInPool { addr })?;
         let off = addr - chunk.start_addr;
         if off & (self.granule() - 1) != 0 {
-            return Err(GenPoolError::Unaligned { addr, granule: self.granule() });
+            return Err(GenPoolError::Unaligned {
+                addr,
+                granule: self.granule(),
+            });
         }
         let nr = size.div_ceil(self.granule());
         let bit = off >> self.order;
         if nr > chunk.nbits - bit {
-            return Err(GenPoolError::PastChunkEnd { addr, size, chunk_end: chunk.end_addr() });
+            return Err(GenPoolError::PastChunkEnd {
+                addr,
+                size,
+                chunk_end: chunk.end_addr(),
+            });
         }
-        chunk.give_back(bit, nr, self.order).map_err(|z| GenPoolError::NotAllocated {
-            addr,
-            size,
-            first_free: chunk.start_addr + (z << self.order),
-        })
+        chunk
+            .give_back(bit, nr, self.order)
+            .map_err(|z| GenPoolError::NotAllocated {
+                addr,
+                size,
+                first_free: chunk.start_addr + (z << self.order),
+            })
     }
 
     /// Frees an [`Allocation`].
@@ -625,7 +668,9 @@ impl<S: PageSource> GenPool<S> {
     /// assert!(!pool.has_addr(0x30000, 1));
     /// ```
     pub fn has_addr(&self, start: usize, size: usize) -> bool {
-        let Some(end) = start.checked_add(size.max(1) - 1) else { return false };
+        let Some(end) = start.checked_add(size.max(1) - 1) else {
+            return false;
+        };
         self.chunk_of(start).is_some_and(|c| end <= c.end_addr())
     }
 
@@ -660,7 +705,10 @@ impl<S: PageSource> GenPool<S> {
     /// ```
     pub fn destroy(self) -> Result<(), DestroyError<S>> {
         if let Some((bytes, first)) = self.live() {
-            return Err(DestroyError { pool: self, error: GenPoolError::LiveAllocations { bytes, first } });
+            return Err(DestroyError {
+                pool: self,
+                error: GenPoolError::LiveAllocations { bytes, first },
+            });
         }
         drop(self);
         Ok(())
@@ -680,9 +728,17 @@ impl<S: PageSource> GenPool<S> {
     pub fn check(&self) -> Result<(), CheckFailure> {
         for c in self.chunks() {
             let map = c.bitmap();
-            let set: usize = map.words().iter().map(|w| w.load(Ordering::Relaxed).count_ones() as usize).sum();
+            let set: usize = map
+                .words()
+                .iter()
+                .map(|w| w.load(Ordering::Relaxed).count_ones() as usize)
+                .sum();
             if c.size() - (set << self.order) != c.avail() {
-                return Err(CheckFailure { chunk: c.start_addr(), what: "avail disagrees with the bitmap", at: (0, 0) });
+                return Err(CheckFailure {
+                    chunk: c.start_addr(),
+                    what: "avail disagrees with the bitmap",
+                    at: (0, 0),
+                });
             }
             if let Some(s) = c.chunk.summary() {
                 s.check(&map).map_err(|(lvl, i, _, _)| CheckFailure {

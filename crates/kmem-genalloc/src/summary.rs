@@ -133,7 +133,11 @@ pub(crate) fn leaf_value(w: u64, next: u64) -> u8 {
     }
     let inner = longest_ones(!w);
     let suffix = w.leading_zeros();
-    let ext = if suffix == 0 { 0 } else { suffix + next.trailing_zeros() };
+    let ext = if suffix == 0 {
+        0
+    } else {
+        suffix + next.trailing_zeros()
+    };
     inner.max(ext).min(CAP as u32) as u8
 }
 
@@ -188,7 +192,11 @@ impl Summary {
         let (mut len, mut at, mut depth) = (nwords, 0usize, 0);
         loop {
             // SAFETY: `at + groups * CELLS <= cells_for(nwords)`, inside the region.
-            levels[depth] = Level { cells: unsafe { cells.add(at) }, len };
+            let level_cells = unsafe { cells.add(at) };
+            levels[depth] = Level {
+                cells: level_cells,
+                len,
+            };
             at += len.div_ceil(FANOUT) * CELLS;
             depth += 1;
             if len <= FANOUT {
@@ -230,7 +238,10 @@ impl Summary {
         let c = self.cell(lvl, i / 8);
         let sh = 8 * (i % 8);
         let cur = c.load(Ordering::Relaxed);
-        c.store((cur & !(0xff << sh)) | ((v as u64) << sh), Ordering::Relaxed);
+        c.store(
+            (cur & !(0xff << sh)) | ((v as u64) << sh),
+            Ordering::Relaxed,
+        );
     }
 
     /// What byte `i` of level `lvl` should be, from its children now.
@@ -279,7 +290,9 @@ impl Summary {
                 return wrote;
             }
             let new = (cur & !(0xff << sh)) | ((v as u64) << sh);
-            if c.compare_exchange(cur, new, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            if c.compare_exchange(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
                 wrote = true;
             }
         }
@@ -526,7 +539,15 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            for f in [x, x & (x >> 3), x | (x << 5), !0, 0, 1 << 63, x & 0xffff_0000] {
+            for f in [
+                x,
+                x & (x >> 3),
+                x | (x << 5),
+                !0,
+                0,
+                1 << 63,
+                x & 0xffff_0000,
+            ] {
                 assert_eq!(longest_ones(f), naive_longest(f), "{f:#x}");
             }
         }
@@ -535,11 +556,23 @@ mod tests {
     #[test]
     fn swar_helpers() {
         let x = u64::from_le_bytes([0, 1, 63, 64, 0x7f, 5, 2, 64]);
-        assert_eq!(ge_bytes(x, 64), u64::from_le_bytes([0, 0, 0, 0x80, 0x80, 0, 0, 0x80]));
-        assert_eq!(pred_mask(x, Pred::NotFull), H & !u64::from_le_bytes([0, 0, 0, 0, 0x80, 0, 0, 0]));
+        assert_eq!(
+            ge_bytes(x, 64),
+            u64::from_le_bytes([0, 0, 0, 0x80, 0x80, 0, 0, 0x80])
+        );
+        assert_eq!(
+            pred_mask(x, Pred::NotFull),
+            H & !u64::from_le_bytes([0, 0, 0, 0, 0x80, 0, 0, 0])
+        );
         let y = u64::from_le_bytes([3, 0, 70, 10, 1, 6, 2, 0]);
-        assert_eq!(max_bytes(x, y), u64::from_le_bytes([3, 1, 70, 64, 0x7f, 6, 2, 64]));
-        assert_eq!(clamp_cap(x), u64::from_le_bytes([0, 1, 63, 64, 64, 5, 2, 64]));
+        assert_eq!(
+            max_bytes(x, y),
+            u64::from_le_bytes([3, 1, 70, 64, 0x7f, 6, 2, 64])
+        );
+        assert_eq!(
+            clamp_cap(x),
+            u64::from_le_bytes([0, 1, 63, 64, 64, 5, 2, 64])
+        );
     }
 
     #[test]
@@ -548,16 +581,30 @@ mod tests {
         assert_eq!(leaf_value(1, !0), 63);
         assert_eq!(leaf_value(1 << 63, 0), 63);
         assert_eq!(leaf_value(!0 >> 4, 0b1000), 4 + 3);
-        assert_eq!(leaf_value(!0, 0), 0, "a run starting in the next word does not count");
-        assert_eq!(leaf_value(1 << 5, 0), 64, "suffix 58 runs on into a free word");
-        assert_eq!(leaf_value(1 << 5, 1), 58, "suffix 58, next word starts used");
+        assert_eq!(
+            leaf_value(!0, 0),
+            0,
+            "a run starting in the next word does not count"
+        );
+        assert_eq!(
+            leaf_value(1 << 5, 0),
+            64,
+            "suffix 58 runs on into a free word"
+        );
+        assert_eq!(
+            leaf_value(1 << 5, 1),
+            58,
+            "suffix 58, next word starts used"
+        );
         assert_eq!(leaf_value(!(0b111 << 20), !0), 3);
     }
 
     fn tree(nbits: usize) -> (Vec<AtomicU64>, Vec<AtomicU64>) {
         let nw = nbits.div_ceil(64);
         let words = (0..nw).map(|_| AtomicU64::new(0)).collect();
-        let cells = (0..Summary::cells_for(nw)).map(|_| AtomicU64::new(0)).collect();
+        let cells = (0..Summary::cells_for(nw))
+            .map(|_| AtomicU64::new(0))
+            .collect();
         (words, cells)
     }
 
@@ -572,19 +619,35 @@ mod tests {
         let bit = 64 * 64 + 5; // in word 64: group 1 of level 0
         map.set_run(bit, 1).unwrap();
         s.refresh(&map, 64, 64);
-        assert_eq!((s.get(0, 64), s.get(1, 1)), (64, 64), "the run after the bit goes on");
+        assert_eq!(
+            (s.get(0, 64), s.get(1, 1)),
+            (64, 64),
+            "the run after the bit goes on"
+        );
         map.clear_run(bit, 1).unwrap();
         s.refresh(&map, 64, 64);
-        assert_eq!((s.get(0, 64), s.get(1, 1)), (FULL, 64), "64 stands for FULL above level 0");
+        assert_eq!(
+            (s.get(0, 64), s.get(1, 1)),
+            (FULL, 64),
+            "64 stands for FULL above level 0"
+        );
         s.check(&map).unwrap();
         let f = Finder { map, sum: Some(&s) };
         assert_eq!(f.next_run(0, nbits), Some((0, nbits)));
-        assert_eq!(s.get(1, 1), FULL, "repaired by the search for the run's end");
+        assert_eq!(
+            s.get(1, 1),
+            FULL,
+            "repaired by the search for the run's end"
+        );
     }
 
     #[test]
     fn tree_follows_bitmap_changes() {
-        let nbits = if cfg!(miri) { 64 * 70 } else { 64 * 64 * 65 + 17 };
+        let nbits = if cfg!(miri) {
+            64 * 70
+        } else {
+            64 * 64 * 65 + 17
+        };
         let (words, cells) = tree(nbits);
         let map = Bitmap::new(&words, nbits);
         // SAFETY: `cells` has `cells_for` zeroed atomics and outlives `s`.
@@ -595,20 +658,26 @@ mod tests {
         let lin = Finder { map, sum: None };
         let mut x = 12345u64;
         for _ in 0..if cfg!(miri) { 30 } else { 400 } {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let nr = (x >> 40) as usize % 150 + 1;
             let start = (x >> 8) as usize % nbits;
             if start + nr <= nbits {
-                if map.set_run(start, nr).is_ok() {
-                    s.refresh(&map, start / 64, (start + nr - 1) / 64);
-                } else if map.clear_run(start, nr).is_ok() {
+                // Take the run if it is free, else give it back if it is all taken.
+                let changed = map.set_run(start, nr).is_ok() || map.clear_run(start, nr).is_ok();
+                if changed {
                     s.refresh(&map, start / 64, (start + nr - 1) / 64);
                 }
             }
             s.check(&map).unwrap();
             for need in [1, 2, 7, 63, 64, 65, 130, 5000] {
                 let from = (x >> 20) as usize % nbits;
-                assert_eq!(f.first_fit(from, need), lin.first_fit(from, need), "need {need}");
+                assert_eq!(
+                    f.first_fit(from, need),
+                    lin.first_fit(from, need),
+                    "need {need}"
+                );
                 assert_eq!(f.next_run(from, need), lin.next_run(from, need));
                 let k = map.find_next_zero_area(from, need, 0);
                 assert_eq!(f.first_fit(from, need), (k + need <= nbits).then_some(k));

@@ -42,7 +42,9 @@ impl A {
             A::OrderAlign => Algo::FirstFitOrderAlign,
             A::Best => Algo::BestFit,
             A::Worst => Algo::WorstFit,
-            A::Fixed(bit) => Algo::Fixed { offset: bit * granule },
+            A::Fixed(bit) => Algo::Fixed {
+                offset: bit * granule,
+            },
             A::Last => Algo::Custom(&LAST_FIT),
         }
     }
@@ -63,7 +65,11 @@ impl MChunk {
         self.size - (self.used_bits << order)
     }
     fn find(&self, a: A, nr: usize, order: u32) -> Option<usize> {
-        let runs = self.free.iter().map(|(&s, &e)| (s, e)).filter(|&(s, e)| e - s >= nr);
+        let runs = self
+            .free
+            .iter()
+            .map(|(&s, &e)| (s, e))
+            .filter(|&(s, e)| e - s >= nr);
         let gidx = self.addr >> order;
         let aligned = |mask: usize| {
             let off = gidx & mask;
@@ -76,22 +82,29 @@ impl MChunk {
             A::First => runs.map(|(s, _)| s).next(),
             A::Align(shift) => aligned(((1usize << shift).div_ceil(1 << order)).max(1) - 1),
             A::OrderAlign => aligned(nr.next_power_of_two() - 1),
-            A::Best => runs.fold(None::<(usize, usize)>, |b, (s, e)| match b {
-                Some((_, l)) if l <= e - s => b,
-                _ => Some((s, e - s)),
-            })
-            .map(|(s, _)| s),
-            A::Worst => runs.fold(None::<(usize, usize)>, |b, (s, e)| match b {
-                Some((_, l)) if l >= e - s => b,
-                _ => Some((s, e - s)),
-            })
-            .map(|(s, _)| s),
+            A::Best => runs
+                .fold(None::<(usize, usize)>, |b, (s, e)| match b {
+                    Some((_, l)) if l <= e - s => b,
+                    _ => Some((s, e - s)),
+                })
+                .map(|(s, _)| s),
+            A::Worst => runs
+                .fold(None::<(usize, usize)>, |b, (s, e)| match b {
+                    Some((_, l)) if l >= e - s => b,
+                    _ => Some((s, e - s)),
+                })
+                .map(|(s, _)| s),
             A::Fixed(bit) => self
                 .free
                 .range(..=bit)
                 .next_back()
                 .and_then(|(&s, &e)| (s <= bit && bit + nr <= e).then_some(bit)),
-            A::Last => self.free.iter().rev().find(|&(&s, &e)| e - s >= nr).map(|(_, &e)| e - nr),
+            A::Last => self
+                .free
+                .iter()
+                .rev()
+                .find(|&(&s, &e)| e - s >= nr)
+                .map(|(_, &e)| e - nr),
         }
     }
     fn take(&mut self, p: usize, nr: usize) {
@@ -107,7 +120,10 @@ impl MChunk {
         self.used_bits += nr;
     }
     fn is_free(&self, bit: usize) -> bool {
-        self.free.range(..=bit).next_back().is_some_and(|(_, &e)| bit < e)
+        self.free
+            .range(..=bit)
+            .next_back()
+            .is_some_and(|(_, &e)| bit < e)
     }
     fn give(&mut self, p: usize, nr: usize) {
         let (mut s, mut e) = (p, p + nr);
@@ -151,18 +167,29 @@ impl Model {
             .chunks
             .iter_mut()
             .rev()
-            .find(|c| addr >= c.addr && addr <= c.addr + c.size - 1)
+            .find(|c| addr >= c.addr && addr < c.addr + c.size)
             .ok_or(GenPoolError::NotInPool { addr })?;
         let off = addr - c.addr;
         if off % (1 << order) != 0 {
-            return Err(GenPoolError::Unaligned { addr, granule: 1 << order });
+            return Err(GenPoolError::Unaligned {
+                addr,
+                granule: 1 << order,
+            });
         }
         let (bit, nr) = (off >> order, size.div_ceil(1 << order));
         if bit + nr > c.nbits {
-            return Err(GenPoolError::PastChunkEnd { addr, size, chunk_end: c.addr + c.size - 1 });
+            return Err(GenPoolError::PastChunkEnd {
+                addr,
+                size,
+                chunk_end: c.addr + c.size - 1,
+            });
         }
         if let Some(z) = (bit..bit + nr).find(|&b| c.is_free(b)) {
-            return Err(GenPoolError::NotAllocated { addr, size, first_free: c.addr + (z << order) });
+            return Err(GenPoolError::NotAllocated {
+                addr,
+                size,
+                first_free: c.addr + (z << order),
+            });
         }
         c.give(bit, nr);
         Ok(())
@@ -171,9 +198,19 @@ impl Model {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Alloc { granules: usize, extra: usize, algo: A },
-    Free { pick: usize, part: u8 },
-    BadFree { pick: usize, kind: u8 },
+    Alloc {
+        granules: usize,
+        extra: usize,
+        algo: A,
+    },
+    Free {
+        pick: usize,
+        part: u8,
+    },
+    BadFree {
+        pick: usize,
+        kind: u8,
+    },
 }
 
 fn algo() -> impl Strategy<Value = A> {
@@ -201,23 +238,44 @@ fn run(order: u32, chunk_sizes: &[usize], ops: &[Op]) -> Result<(), TestCaseErro
     let g = 1usize << order;
     let src = TestPlatform::new();
     let mk = |search| {
-        GenPool::with_config(&src, PoolConfig { search, ..PoolConfig::new(order) }).unwrap()
+        GenPool::with_config(
+            &src,
+            PoolConfig {
+                search,
+                ..PoolConfig::new(order)
+            },
+        )
+        .unwrap()
     };
     let pools = [mk(Search::Summary), mk(Search::Linear)];
-    let mut model = Model { order, chunks: Vec::new() };
+    let mut model = Model {
+        order,
+        chunks: Vec::new(),
+    };
     for (i, &bytes) in chunk_sizes.iter().enumerate() {
         // Unmapped fake addresses far apart; the second one not aligned to much.
         let addr = 0x1_0000_0000_0000 + i * (1 << 36) + (i % 2) * 3 * g;
         for p in &pools {
-            p.add_virt(addr, 0x8000_0000 + i as u64 * 0x100_0000, bytes).unwrap();
+            p.add_virt(addr, 0x8000_0000 + i as u64 * 0x100_0000, bytes)
+                .unwrap();
         }
         let nbits = bytes >> order;
-        model.chunks.push(MChunk { addr, size: bytes, nbits, free: BTreeMap::from([(0, nbits)]), used_bits: 0 });
+        model.chunks.push(MChunk {
+            addr,
+            size: bytes,
+            nbits,
+            free: BTreeMap::from([(0, nbits)]),
+            used_bits: 0,
+        });
     }
     let mut live: Vec<(usize, usize)> = Vec::new();
     for op in ops {
         match *op {
-            Op::Alloc { granules, extra, algo } => {
+            Op::Alloc {
+                granules,
+                extra,
+                algo,
+            } => {
                 let size = (granules * g).saturating_sub(extra.min(g - 1));
                 let want = model.alloc(size, algo);
                 for p in &pools {
@@ -259,7 +317,7 @@ fn run(order: u32, chunk_sizes: &[usize], ops: &[Op]) -> Result<(), TestCaseErro
                     }
                     _ => {
                         let c = &model.chunks[pick % model.chunks.len()];
-                        (c.addr + ((pick >> 8) % c.nbits << order), g) // maybe free
+                        (c.addr + (((pick >> 8) % c.nbits) << order), g) // maybe free
                     }
                 };
                 let want = model.free(addr, size);
@@ -267,7 +325,11 @@ fn run(order: u32, chunk_sizes: &[usize], ops: &[Op]) -> Result<(), TestCaseErro
                     let before = (p.avail(), snapshot(p));
                     prop_assert_eq!(p.free(addr, size), want);
                     if want.is_err() {
-                        prop_assert_eq!((p.avail(), snapshot(p)), before, "refused free changed state");
+                        prop_assert_eq!(
+                            (p.avail(), snapshot(p)),
+                            before,
+                            "refused free changed state"
+                        );
                     }
                 }
                 if want.is_ok() {
@@ -294,7 +356,8 @@ fn run(order: u32, chunk_sizes: &[usize], ops: &[Op]) -> Result<(), TestCaseErro
             _ => {}
         }
         for p in &pools {
-            p.check().map_err(|e| TestCaseError::fail(format!("{:?}: {e}", p.search())))?;
+            p.check()
+                .map_err(|e| TestCaseError::fail(format!("{:?}: {e}", p.search())))?;
             let model_avail: usize = model.chunks.iter().map(|c| c.avail(order)).sum();
             prop_assert_eq!(p.avail(), model_avail);
         }
@@ -315,7 +378,12 @@ fn run(order: u32, chunk_sizes: &[usize], ops: &[Op]) -> Result<(), TestCaseErro
 fn snapshot<S: kmem_platform::PageSource>(p: &GenPool<S>) -> Vec<u64> {
     let mut v = Vec::new();
     p.for_each_chunk(|c| {
-        v.extend(c.bitmap().words().iter().map(|w| w.load(std::sync::atomic::Ordering::Relaxed)))
+        v.extend(
+            c.bitmap()
+                .words()
+                .iter()
+                .map(|w| w.load(std::sync::atomic::Ordering::Relaxed)),
+        )
     });
     v
 }

@@ -22,14 +22,20 @@ fn prefix(bytes: usize, fill_pct: usize) -> usize {
 
 fn fill(pool: &GenPool, bytes: usize, fill_pct: usize) {
     for block in (0..prefix(bytes, fill_pct)).step_by(64) {
-        pool.alloc_algo(63 << 12, Algo::Fixed { offset: (block + 1) << 12 })
-            .expect("fill");
+        pool.alloc_algo(
+            63 << 12,
+            Algo::Fixed {
+                offset: (block + 1) << 12,
+            },
+        )
+        .expect("fill");
     }
 }
 
 fn unfill(pool: &GenPool, bytes: usize, fill_pct: usize) {
     for block in (0..prefix(bytes, fill_pct)).step_by(64) {
-        pool.free(BASE + ((block + 1) << 12), 63 << 12).expect("unfill");
+        pool.free(BASE + ((block + 1) << 12), 63 << 12)
+            .expect("unfill");
     }
 }
 
@@ -37,8 +43,10 @@ fn unfill(pool: &GenPool, bytes: usize, fill_pct: usize) {
 pub fn report(out: &mut dyn Write) -> io::Result<()> {
     let pool = GenPool::with_config(Os::new(), PoolConfig::new(12).name("vram"))
         .map_err(io::Error::other)?;
-    pool.add_virt(BASE, 0x80_0000_0000, 1 << 40).map_err(io::Error::other)?;
-    pool.add_virt(BASE + (2 << 40), 0xfe00_0000, 1 << 20).map_err(io::Error::other)?;
+    pool.add_virt(BASE, 0x80_0000_0000, 1 << 40)
+        .map_err(io::Error::other)?;
+    pool.add_virt(BASE + (2 << 40), 0xfe00_0000, 1 << 20)
+        .map_err(io::Error::other)?;
 
     // A workload: buffers of mixed sizes, every third one freed again.
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -86,23 +94,37 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
     )?;
 
     writeln!(out)?;
-    writeln!(out, "where each algorithm puts 8 KiB in a 256 KiB chunk with holes of 5, 2, 3 and 34 granules:")?;
+    writeln!(
+        out,
+        "where each algorithm puts 8 KiB in a 256 KiB chunk with holes of 5, 2, 3 and 34 granules:"
+    )?;
     let small = GenPool::new(12).map_err(io::Error::other)?;
     small.add(0x4000_0000, 64 << 12).map_err(io::Error::other)?;
     let mut walls = Vec::new();
     for (at, n) in [(5, 5), (12, 8), (23, 7)] {
-        walls.push(small.alloc_algo(n << 12, Algo::Fixed { offset: at << 12 }).map_err(io::Error::other)?);
+        walls.push(
+            small
+                .alloc_algo(n << 12, Algo::Fixed { offset: at << 12 })
+                .map_err(io::Error::other)?,
+        );
     }
     for (name, algo) in [
         ("first_fit", Algo::FirstFit),
-        ("first_fit_align 128K", Algo::FirstFitAlign { align: 128 << 10 }),
+        (
+            "first_fit_align 128K",
+            Algo::FirstFitAlign { align: 128 << 10 },
+        ),
         ("first_fit_order_align", Algo::FirstFitOrderAlign),
         ("best_fit", Algo::BestFit),
         ("worst_fit", Algo::WorstFit),
         ("fixed_alloc @0x3c000", Algo::Fixed { offset: 0x3c000 }),
     ] {
         let a = small.alloc_algo(2 << 12, algo).map_err(io::Error::other)?;
-        writeln!(out, "  {name:22} 8 KiB at granule {:>2}", (a.addr - 0x4000_0000) >> 12)?;
+        writeln!(
+            out,
+            "  {name:22} 8 KiB at granule {:>2}",
+            (a.addr - 0x4000_0000) >> 12
+        )?;
         small.free_alloc(a).map_err(io::Error::other)?;
     }
 
@@ -111,12 +133,26 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
         out,
         "alloc+free of 8 KiB in one chunk of 4 KiB granules filled from the front (median):"
     )?;
-    writeln!(out, "  {:>8} {:>6} {:>12} {:>14} {:>10}", "chunk", "fill", "summary", "kernel linear", "linear/summary")?;
-    for (bytes, label) in [(1usize << 20, "1 MiB"), (1 << 30, "1 GiB"), (1 << 40, "1 TiB")] {
+    writeln!(
+        out,
+        "  {:>8} {:>6} {:>12} {:>14} {:>10}",
+        "chunk", "fill", "summary", "kernel linear", "linear/summary"
+    )?;
+    for (bytes, label) in [
+        (1usize << 20, "1 MiB"),
+        (1 << 30, "1 GiB"),
+        (1 << 40, "1 TiB"),
+    ] {
         for pct in [0, 90] {
             let mk = |search| -> io::Result<GenPool> {
-                let p = GenPool::with_config(Os::new(), PoolConfig { search, ..PoolConfig::new(12) })
-                    .map_err(io::Error::other)?;
+                let p = GenPool::with_config(
+                    Os::new(),
+                    PoolConfig {
+                        search,
+                        ..PoolConfig::new(12)
+                    },
+                )
+                .map_err(io::Error::other)?;
                 p.add(BASE, bytes).map_err(io::Error::other)?;
                 fill(&p, bytes, pct);
                 Ok(p)
