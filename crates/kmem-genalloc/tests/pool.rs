@@ -394,3 +394,46 @@ fn guard_frees_on_drop() {
     drop(h);
     assert_eq!(p.avail(), 0x10000);
 }
+
+#[test]
+fn contended_words_leave_an_exact_summary() {
+    // Threads fight over the same two bitmap words and the same summary
+    // bytes; when they are done, every summary byte must match the bitmap
+    // (the refresh protocol's promise), and everything is free again.
+    let src = TestPlatform::new();
+    let p = pool(&src, 0, Search::Summary);
+    p.add(FAKE, 128).unwrap();
+    p.add(FAKE + 4096, 64 * 70).unwrap(); // a second, two-level chunk
+    let rounds = if cfg!(miri) { 20 } else { 50_000 };
+    std::thread::scope(|s| {
+        for t in 0..if cfg!(miri) { 2 } else { 4 } {
+            let p = &p;
+            s.spawn(move || {
+                let mut x = 0x2545_f491_4f6c_dd1du64 ^ t;
+                let mut held = Vec::new();
+                for _ in 0..rounds {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if held.len() < 4 && x & 1 == 0 {
+                        if let Ok(a) = p.alloc((x >> 8) as usize % 70 + 1) {
+                            held.push(a);
+                        }
+                    } else if let Some(a) = held.pop() {
+                        p.free_alloc(a).unwrap();
+                    }
+                }
+                for a in held {
+                    p.free_alloc(a).unwrap();
+                }
+            });
+        }
+    });
+    p.check().unwrap();
+    assert_eq!(p.avail(), p.size());
+    assert_eq!(
+        p.alloc(128).unwrap().addr,
+        FAKE + 4096,
+        "the long run is found again"
+    );
+}
