@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | platform | `kmem-platform` | the only code that talks to the OS |
 //! | page | `kmem-page` | the buddy page allocator ([`page`]) |
+//! | genalloc | `kmem-genalloc` | bitmap allocator over caller-supplied address ranges ([`genalloc`]) |
 //!
 //! ## Glossary
 //!
@@ -23,6 +24,14 @@
 //!   rather than give back to the OS.
 //! * **gfp** — "get free pages" flags: may the call wait, must memory be zeroed,
 //!   may it fail ([`Gfp`]).
+//! * **gen_pool** — a genalloc pool ([`GenPool`]): address ranges you add
+//!   (device memory, SRAM, file offsets), handed out in granules; the pool
+//!   never touches the memory.
+//! * **chunk** — one contiguous range of a gen_pool, with its own bitmap.
+//! * **granule / `min_alloc_order`** — a gen_pool's unit, `2^min_alloc_order`
+//!   bytes; one bitmap bit per granule.
+//! * **summary** — kmem's tree of hints over a chunk's bitmap that keeps
+//!   genalloc's search cost flat as chunks grow (the kernel scans linearly).
 //!
 //! ```
 //! use kmem::{Gfp, page};
@@ -39,3 +48,8 @@ pub use kmem_platform as platform;
 pub use kmem_page as page;
 
 pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
+
+/// genalloc: the kernel's general-purpose pool over address ranges.
+pub use kmem_genalloc as genalloc;
+
+pub use kmem_genalloc::{Algo, Allocation, GenPool, GenPoolError};
