@@ -1,1 +1,2 @@
+//! placeholder until the benches are written
 fn main() {}

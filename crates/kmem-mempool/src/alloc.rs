@@ -43,7 +43,9 @@ impl<B: Backend> Mempool<B> {
         match self.alloc_inner(Gfp::KERNEL, Gfp::KERNEL, None) {
             // SAFETY: a fresh element of this pool, owned by no one else.
             Ok(p) => unsafe { Element::from_raw(self, p) },
-            Err(e) => unreachable!("a GFP_KERNEL mempool allocation without deadline cannot fail: {e}"),
+            Err(e) => {
+                unreachable!("a GFP_KERNEL mempool allocation without deadline cannot fail: {e}")
+            }
         }
     }
 
@@ -81,7 +83,9 @@ impl<B: Backend> Mempool<B> {
     pub fn alloc_timeout(&self, timeout: Duration) -> Option<Element<'_, B>> {
         let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
         let deadline = kmem_platform::time::now_ns().saturating_add(ns);
-        let p = self.alloc_inner(Gfp::KERNEL, Gfp::KERNEL, Some(deadline)).ok()?;
+        let p = self
+            .alloc_inner(Gfp::KERNEL, Gfp::KERNEL, Some(deadline))
+            .ok()?;
         // SAFETY: a fresh element of this pool, owned by no one else.
         Some(unsafe { Element::from_raw(self, p) })
     }
@@ -124,7 +128,12 @@ impl<B: Backend> Mempool<B> {
     }
 
     #[inline]
-    fn alloc_inner(&self, gfp: Gfp, caller: Gfp, deadline: Option<u64>) -> Result<NonNull<B::Elem>, MempoolError> {
+    fn alloc_inner(
+        &self,
+        gfp: Gfp,
+        caller: Gfp,
+        deadline: Option<u64>,
+    ) -> Result<NonNull<B::Elem>, MempoolError> {
         if gfp.zero() {
             return Err(self.refuse_zero());
         }
@@ -185,8 +194,12 @@ impl<B: Backend> Mempool<B> {
                 let ticket = self.wait.prepare();
                 drop(r);
                 Counters::inc(&self.stats.waits);
+                let start = kmem_platform::time::now_ns();
                 self.wait.sleep(ticket, timeout);
                 self.wait.finish();
+                if kmem_platform::time::now_ns().saturating_sub(start) >= timeout {
+                    Counters::inc(&self.stats.expired);
+                }
             }
             if let Some(e) = self.backend.alloc(gfp_temp) {
                 self.handed_out();

@@ -124,7 +124,11 @@ where
     /// returns valid, initialised, unaliased `T`s, `free` accepts them, and
     /// both are callable from any thread at once.
     pub unsafe fn new(alloc: A, free: F) -> Self {
-        FnBackend { alloc, free, _elem: PhantomData }
+        FnBackend {
+            alloc,
+            free,
+            _elem: PhantomData,
+        }
     }
 }
 
@@ -170,7 +174,10 @@ pub struct BoxBackend<T, F> {
 impl<T, F: Fn() -> T + Sync> BoxBackend<T, F> {
     /// A backend boxing `init()` for each element.
     pub fn new(init: F) -> Self {
-        BoxBackend { init, _elem: PhantomData }
+        BoxBackend {
+            init,
+            _elem: PhantomData,
+        }
     }
 }
 
@@ -180,7 +187,9 @@ impl<T, F: Fn() -> T + Sync> BoxBackend<T, F> {
 unsafe impl<T, F: Fn() -> T + Sync> Backend for BoxBackend<T, F> {
     type Elem = T;
     fn alloc(&self, _gfp: Gfp) -> Option<NonNull<T>> {
-        Some(NonNull::from(std::boxed::Box::leak(std::boxed::Box::new((self.init)()))))
+        Some(NonNull::from(std::boxed::Box::leak(std::boxed::Box::new(
+            (self.init)(),
+        ))))
     }
     unsafe fn free(&self, elem: NonNull<T>) {
         // SAFETY: `elem` came from `Box::leak` in `alloc` (the trait's contract).
@@ -241,8 +250,16 @@ impl CBackend {
     /// The functions must be thread-safe, `alloc_fn` must return NULL or an
     /// element nothing else uses, and `free_fn` must accept what `alloc_fn`
     /// returned, for as long as the pool lives.
-    pub unsafe fn new(alloc_fn: MempoolAllocFn, free_fn: MempoolFreeFn, pool_data: *mut c_void) -> Self {
-        CBackend { alloc_fn, free_fn, pool_data }
+    pub unsafe fn new(
+        alloc_fn: MempoolAllocFn,
+        free_fn: MempoolFreeFn,
+        pool_data: *mut c_void,
+    ) -> Self {
+        CBackend {
+            alloc_fn,
+            free_fn,
+            pool_data,
+        }
     }
 
     /// The `pool_data` given at creation.
@@ -279,9 +296,7 @@ unsafe impl Backend for CBackend {
         write!(
             out,
             "alloc_fn {:p}, free_fn {:p}, pool_data {:p}",
-            self.alloc_fn as *const (),
-            self.free_fn as *const (),
-            self.pool_data
+            self.alloc_fn as *const (), self.free_fn as *const (), self.pool_data
         )
     }
 }
@@ -366,8 +381,15 @@ unsafe impl<B: Backend> Backend for FaultyBackend<B> {
     type Elem = B::Elem;
     fn alloc(&self, gfp: Gfp) -> Option<NonNull<B::Elem>> {
         let injected = self.failing.load(Ordering::SeqCst)
-            || self.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        let got = if injected { None } else { self.inner.alloc(gfp) };
+            || self
+                .fail_next
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        let got = if injected {
+            None
+        } else {
+            self.inner.alloc(gfp)
+        };
         match got {
             Some(_) => self.allocs.fetch_add(1, Ordering::SeqCst),
             None => self.failures.fetch_add(1, Ordering::SeqCst),

@@ -73,7 +73,11 @@ impl fmt::Display for MempoolError {
         match *self {
             MempoolError::InvalidMinNr { min_nr } => write!(f, "min_nr {min_nr} is not allowed"),
             MempoolError::TooLarge { min_nr } => {
-                write!(f, "min_nr {min_nr} is above the largest reserve ({})", crate::MAX_MIN_NR)
+                write!(
+                    f,
+                    "min_nr {min_nr} is above the largest reserve ({})",
+                    crate::MAX_MIN_NR
+                )
             }
             MempoolError::NoReserveArray { slots } => {
                 write!(f, "no pages for a reserve array of {slots} slots")
@@ -83,13 +87,20 @@ impl fmt::Display for MempoolError {
                 "the backend gave only {got} of the {min_nr} elements the reserve needs (all freed again)"
             ),
             MempoolError::BadOrder { order } => {
-                write!(f, "order {order} is above MAX_PAGE_ORDER ({})", kmem_page::MAX_PAGE_ORDER)
+                write!(
+                    f,
+                    "order {order} is above MAX_PAGE_ORDER ({})",
+                    kmem_page::MAX_PAGE_ORDER
+                )
             }
-            MempoolError::ZeroUnsupported => {
-                f.write_str("__GFP_ZERO is not supported: reserve elements cannot be handed out zeroed")
-            }
+            MempoolError::ZeroUnsupported => f.write_str(
+                "__GFP_ZERO is not supported: reserve elements cannot be handed out zeroed",
+            ),
             MempoolError::Exhausted { gfp } => {
-                write!(f, "no element: the backend failed, the reserve is empty and {gfp} may not wait")
+                write!(
+                    f,
+                    "no element: the backend failed, the reserve is empty and {gfp} may not wait"
+                )
             }
             MempoolError::TimedOut => f.write_str("no element became free in time"),
             MempoolError::Outstanding { count } => {

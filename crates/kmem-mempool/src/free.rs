@@ -50,7 +50,9 @@ impl<B: Backend> Mempool<B> {
         if self
             .outstanding
             .0
-            .fetch_update(CoreOrdering::Relaxed, CoreOrdering::Relaxed, |n| n.checked_sub(1))
+            .fetch_update(CoreOrdering::Relaxed, CoreOrdering::Relaxed, |n| {
+                n.checked_sub(1)
+            })
             .is_err()
         {
             return Err(self.refuse_unbalanced(elem));
@@ -91,6 +93,8 @@ impl<B: Backend> Mempool<B> {
     #[cold]
     fn refuse_unbalanced(&self, elem: NonNull<B::Elem>) -> MempoolError {
         Counters::inc(&self.stats.refused);
-        MempoolError::Unbalanced { addr: elem.as_ptr() as usize }
+        MempoolError::Unbalanced {
+            addr: elem.as_ptr() as usize,
+        }
     }
 }

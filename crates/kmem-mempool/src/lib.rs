@@ -59,7 +59,9 @@ mod wait;
 pub use alloc::GFP_NOMEMALLOC;
 #[cfg(feature = "std")]
 pub use backend::BoxBackend;
-pub use backend::{Backend, CBackend, FaultyBackend, FnBackend, MempoolAllocFn, MempoolFreeFn, Opaque};
+pub use backend::{
+    Backend, CBackend, FaultyBackend, FnBackend, MempoolAllocFn, MempoolFreeFn, Opaque,
+};
 pub use element::Element;
 pub use error::MempoolError;
 pub use kmem_page::Gfp;

@@ -41,7 +41,11 @@ impl SlotArray {
     pub(crate) fn new(n: usize) -> Option<SlotArray> {
         let order = Self::order_for(n)?;
         let p = kmem_page::global().alloc_raw(order, Gfp::KERNEL).ok()?;
-        Some(SlotArray { base: p.cast(), capacity: slots(order), order })
+        Some(SlotArray {
+            base: p.cast(),
+            capacity: slots(order),
+            order,
+        })
     }
 
     /// How many slots the array has.
@@ -78,7 +82,12 @@ pub(crate) struct Reserve {
 impl Reserve {
     pub(crate) fn new(slots: SlotArray, min_nr: usize) -> Reserve {
         debug_assert!(min_nr.max(1) <= slots.capacity());
-        Reserve { slots, curr_nr: 0, min_nr, low_water: 0 }
+        Reserve {
+            slots,
+            curr_nr: 0,
+            min_nr,
+            low_water: 0,
+        }
     }
 
     /// Whether a freed element should go to the reserve rather than the
@@ -137,7 +146,11 @@ impl Reserve {
         // SAFETY: both blocks hold at least `curr_nr` slots and are distinct
         // page blocks.
         unsafe {
-            core::ptr::copy_nonoverlapping(self.slots.base.as_ptr(), new.base.as_ptr(), self.curr_nr)
+            core::ptr::copy_nonoverlapping(
+                self.slots.base.as_ptr(),
+                new.base.as_ptr(),
+                self.curr_nr,
+            )
         };
         core::mem::replace(&mut self.slots, new)
     }
@@ -175,7 +188,10 @@ mod tests {
         assert_eq!(old.capacity(), 512);
         assert_eq!(r.capacity(), 1024);
         assert_eq!(r.remove(), Some(e(2)));
-        assert_eq!(r.low_water, 2, "removals that are not allocations leave the mark");
+        assert_eq!(
+            r.low_water, 2,
+            "removals that are not allocations leave the mark"
+        );
         assert_eq!(r.take(), Some(e(1)));
         assert_eq!(r.take(), None);
         assert_eq!(r.low_water, 0);

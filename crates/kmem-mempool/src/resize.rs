@@ -58,7 +58,8 @@ impl<B: Backend> Mempool<B> {
         let mut retired = None;
         if new_min_nr > r.capacity() {
             drop(r);
-            let slots = SlotArray::new(new_min_nr).ok_or(MempoolError::NoReserveArray { slots: new_min_nr })?;
+            let slots = SlotArray::new(new_min_nr)
+                .ok_or(MempoolError::NoReserveArray { slots: new_min_nr })?;
             r = self.reserve.lock();
             if new_min_nr <= r.min_nr {
                 // Raced with another resize that went at least as far.
@@ -66,7 +67,11 @@ impl<B: Backend> Mempool<B> {
                 drop(slots);
                 return Ok(());
             }
-            retired = Some(if new_min_nr > r.capacity() { r.replace_slots(slots) } else { slots });
+            retired = Some(if new_min_nr > r.capacity() {
+                r.replace_slots(slots)
+            } else {
+                slots
+            });
         }
         r.min_nr = new_min_nr;
         self.publish(&r);

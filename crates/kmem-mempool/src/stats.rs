@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) reserve_allocs: AtomicU64,
     pub(crate) reserve_refills: AtomicU64,
     pub(crate) waits: AtomicU64,
+    pub(crate) expired: AtomicU64,
     pub(crate) wakeups: AtomicU64,
     pub(crate) exhausted: AtomicU64,
     pub(crate) timeouts: AtomicU64,
@@ -64,6 +65,9 @@ pub struct MempoolStats {
     pub reserve_refills: u64,
     /// Times a caller slept waiting for an element.
     pub waits: u64,
+    /// Sleeps that ran out their retry interval (or deadline) rather than
+    /// being woken: retries the kernel makes every 5 s on its own.
+    pub expired: u64,
     /// Wake-ups sent to waiting callers.
     pub wakeups: u64,
     /// Allocations that could not wait and found nothing (NULL in C).
@@ -83,6 +87,7 @@ impl Counters {
         s.reserve_allocs = g(&self.reserve_allocs);
         s.reserve_refills = g(&self.reserve_refills);
         s.waits = g(&self.waits);
+        s.expired = g(&self.expired);
         s.wakeups = g(&self.wakeups);
         s.exhausted = g(&self.exhausted);
         s.timeouts = g(&self.timeouts);
@@ -97,7 +102,7 @@ impl fmt::Display for MempoolStats {
         write!(
             f,
             "reserve {}/{} (low {}) out {} waiters {} | backend_failures {} reserve_allocs {} \
-             reserve_refills {} waits {} wakeups {} exhausted {} timeouts {} refused {} resizes {}",
+             reserve_refills {} waits {} expired {} wakeups {} exhausted {} timeouts {} refused {} resizes {}",
             self.curr_nr,
             self.min_nr,
             self.low_water,
@@ -107,6 +112,7 @@ impl fmt::Display for MempoolStats {
             self.reserve_allocs,
             self.reserve_refills,
             self.waits,
+            self.expired,
             self.wakeups,
             self.exhausted,
             self.timeouts,

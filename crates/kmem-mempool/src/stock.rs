@@ -101,7 +101,10 @@ unsafe impl<S: PageSource> Backend for PageBackend<'_, S> {
     type Elem = Page;
     #[inline]
     fn alloc(&self, gfp: Gfp) -> Option<NonNull<Page>> {
-        self.pages.alloc_raw(self.order, gfp).ok().map(NonNull::cast)
+        self.pages
+            .alloc_raw(self.order, gfp)
+            .ok()
+            .map(NonNull::cast)
     }
     #[inline]
     unsafe fn free(&self, elem: NonNull<Page>) {
@@ -111,7 +114,12 @@ unsafe impl<S: PageSource> Backend for PageBackend<'_, S> {
         }
     }
     fn describe(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        write!(out, "pages order {} ({})", self.order, self.pages.source().name())
+        write!(
+            out,
+            "pages order {} ({})",
+            self.order,
+            self.pages.source().name()
+        )
     }
 }
 

@@ -28,11 +28,15 @@ impl<T> Lock<T> {
     pub(crate) fn new(v: T) -> Self {
         #[cfg(not(loom))]
         {
-            Lock { inner: kmem_platform::Mutex::new(v) }
+            Lock {
+                inner: kmem_platform::Mutex::new(v),
+            }
         }
         #[cfg(loom)]
         {
-            Lock { inner: loom::sync::Mutex::new(v) }
+            Lock {
+                inner: loom::sync::Mutex::new(v),
+            }
         }
     }
 
@@ -47,5 +51,4 @@ impl<T> Lock<T> {
             self.inner.lock().unwrap_or_else(|e| e.into_inner())
         }
     }
-
 }
