@@ -227,6 +227,7 @@ pub type MempoolFreeFn = unsafe extern "C" fn(element: *mut c_void, pool_data: *
 /// let pool = Mempool::new(2, backend)?;
 /// let e = pool.alloc();
 /// assert_eq!(e.as_ptr().as_ptr() as usize % 4096, 0);
+/// # drop(e); drop(pool); kmem_page::global().trim(0); // hand the cached region back (Miri checks for leaks)
 /// # Ok::<(), kmem_mempool::MempoolError>(())
 /// ```
 #[derive(Clone, Copy)]

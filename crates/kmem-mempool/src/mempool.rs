@@ -45,6 +45,7 @@ pub(crate) struct Padded<T>(pub(crate) T);
 /// page.as_bytes_mut()[..5].copy_from_slice(b"hello");
 /// drop(page);                                 // reserve is full: back to the page layer
 /// assert_eq!(pool.stats().curr_nr, 16);
+/// # drop(pool); kmem_page::global().trim(0); // hand the cached region back (Miri checks for leaks)
 /// # Ok::<(), kmem_mempool::MempoolError>(())
 /// ```
 pub struct Mempool<B: Backend> {
@@ -181,6 +182,7 @@ impl<B: Backend> Mempool<B> {
     /// use kmem_mempool::{Mempool, PageBackend};
     /// let pool = Mempool::new(1, PageBackend::global(3)?)?;
     /// assert_eq!(pool.backend().order(), 3);
+    /// # drop(pool); kmem_page::global().trim(0); // hand the cached region back (Miri checks for leaks)
     /// # Ok::<(), kmem_mempool::MempoolError>(())
     /// ```
     pub fn backend(&self) -> &B {

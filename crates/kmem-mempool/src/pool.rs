@@ -1,14 +1,68 @@
 //! The reserve: an array of element pointers and how many of them are filled
 //! (the kernel's `pool->elements`, `pool->curr_nr`, `pool->min_nr`).
 //!
-//! The array's memory comes from kmem's page layer ([`kmem_page::global`]),
-//! never from the system allocator. It is one block of `2^order` pages, and
-//! its capacity is whatever fits in that block (512 slots per page), so a
-//! resize within that capacity needs no new array.
+//! The array's memory comes from kmem's page layer, never from the system
+//! allocator: `RESERVE_PAGES`, a page allocator over OS memory kept apart
+//! from [`kmem_page::global`] so that the pools' own bookkeeping never
+//! competes with (or is counted as) the elements of a page pool. It is one
+//! block of `2^order` pages per pool, and its capacity is whatever fits in
+//! that block (512 slots per page), so a resize within that capacity needs no
+//! new array.
 
 use core::ptr::NonNull;
 
-use kmem_page::{Gfp, MAX_PAGE_ORDER, PAGE_SIZE};
+use kmem_page::{Gfp, MAX_PAGE_ORDER, PAGE_SIZE, PageAllocator};
+#[cfg(not(miri))]
+use kmem_platform::Os;
+
+/// The page allocator the reserve arrays come from, with the page layer's
+/// default watermark (its region stays mapped once made: pools come and go
+/// rarely, and a slot array is a page or two).
+#[cfg(not(miri))]
+static RESERVE_PAGES: PageAllocator<Os> = PageAllocator::new(Os::new());
+
+/// Under Miri the same, over a source that also keeps each mapping's pointer
+/// in a static: the page layer addresses its regions by integer, so Miri
+/// would report the region it keeps for the process's lifetime as leaked.
+#[cfg(miri)]
+static RESERVE_PAGES: PageAllocator<miri_root::Rooted> = PageAllocator::new(miri_root::Rooted);
+
+#[cfg(miri)]
+mod miri_root {
+    use core::ptr::NonNull;
+    use core::sync::atomic::{AtomicPtr, Ordering};
+
+    use kmem_platform::{Os, PageSource};
+
+    static ROOTS: [AtomicPtr<u8>; 8] = [const { AtomicPtr::new(core::ptr::null_mut()) }; 8];
+
+    pub(super) struct Rooted;
+
+    // SAFETY: forwards to `Os`, which keeps the contract; the roots are only
+    // bookkeeping.
+    unsafe impl PageSource for Rooted {
+        fn map(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+            let p = Os::new().map(size, align)?;
+            if let Some(slot) = ROOTS.iter().find(|s| s.load(Ordering::Relaxed).is_null()) {
+                slot.store(p.as_ptr(), Ordering::Relaxed);
+            }
+            Some(p)
+        }
+        unsafe fn unmap(&self, ptr: NonNull<u8>, size: usize, align: usize) {
+            if let Some(slot) = ROOTS
+                .iter()
+                .find(|s| s.load(Ordering::Relaxed) == ptr.as_ptr())
+            {
+                slot.store(core::ptr::null_mut(), Ordering::Relaxed);
+            }
+            // SAFETY: passed on from our caller.
+            unsafe { Os::new().unmap(ptr, size, align) }
+        }
+        fn name(&self) -> &'static str {
+            "os"
+        }
+    }
+}
 
 /// Slots in a block of `2^order` pages.
 const fn slots(order: u32) -> usize {
@@ -40,7 +94,7 @@ impl SlotArray {
     /// pages cannot be had (or `n > MAX_MIN_NR`).
     pub(crate) fn new(n: usize) -> Option<SlotArray> {
         let order = Self::order_for(n)?;
-        let p = kmem_page::global().alloc_raw(order, Gfp::KERNEL).ok()?;
+        let p = RESERVE_PAGES.alloc_raw(order, Gfp::KERNEL).ok()?;
         Some(SlotArray {
             base: p.cast(),
             capacity: slots(order),
@@ -56,9 +110,9 @@ impl SlotArray {
 
 impl Drop for SlotArray {
     fn drop(&mut self) {
-        // SAFETY: `base` heads an order-`order` block this array got from the
-        // global page allocator in `new` and nothing else refers to it.
-        let r = unsafe { kmem_page::global().free_raw(self.base.cast(), self.order) };
+        // SAFETY: `base` heads an order-`order` block this array got from
+        // `RESERVE_PAGES` in `new` and nothing else refers to it.
+        let r = unsafe { RESERVE_PAGES.free_raw(self.base.cast(), self.order) };
         debug_assert!(r.is_ok(), "freeing a reserve array: {r:?}");
     }
 }

@@ -40,6 +40,7 @@ pub struct Page(pub [u8; PAGE_SIZE]);
 /// let pool = Mempool::new(4, PageBackend::global(1)?)?;   // four 8 KiB blocks held back
 /// let mut block = pool.alloc();
 /// assert_eq!(block.as_bytes_mut().len(), 8192);
+/// # drop(block); drop(pool); kmem_page::global().trim(0); // hand the cached region back (Miri checks for leaks)
 /// # Ok::<(), kmem_mempool::MempoolError>(())
 /// ```
 pub struct PageBackend<'a, S: PageSource = Os> {
@@ -131,6 +132,7 @@ impl<'p, S: PageSource> crate::Element<'p, PageBackend<'_, S>> {
     /// let pool = Mempool::new(1, PageBackend::global(0)?)?;
     /// let e = pool.alloc();
     /// assert_eq!(e.as_bytes().len(), 4096);
+    /// # drop(e); drop(pool); kmem_page::global().trim(0); // hand the cached region back (Miri checks for leaks)
     /// # Ok::<(), kmem_mempool::MempoolError>(())
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
@@ -147,6 +149,7 @@ impl<'p, S: PageSource> crate::Element<'p, PageBackend<'_, S>> {
     /// let pool = Mempool::new(1, PageBackend::global(0)?)?;
     /// let mut e = pool.alloc();
     /// e.as_bytes_mut().fill(0xab);
+    /// # drop(e); drop(pool); kmem_page::global().trim(0); // hand the cached region back (Miri checks for leaks)
     /// # Ok::<(), kmem_mempool::MempoolError>(())
     /// ```
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {

@@ -86,7 +86,11 @@ impl Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn pool_matches_the_model(min_nr in 0usize..6, ops in proptest::collection::vec(op(), 0..if cfg!(miri) { 40 } else { 200 })) {
