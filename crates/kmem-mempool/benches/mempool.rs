@@ -21,21 +21,18 @@ const MIN_NR: usize = 16;
 /// The obvious hand-written emergency reserve: a locked stack of spare
 /// elements in front of the backend. Takes from the backend first (as a
 /// mempool does), falls back to the stack, refills it on free.
-struct NaiveReserve<'a> {
-    backend: PageBackend<'a, Os>,
+struct NaiveReserve<B: Backend<Elem = Page>> {
+    backend: B,
     spare: Mutex<Vec<NonNull<Page>>>,
-    fail: bool,
 }
 
 // SAFETY: the spare pointers are owned page blocks, only touched under the lock.
-unsafe impl Sync for NaiveReserve<'_> {}
+unsafe impl<B: Backend<Elem = Page>> Sync for NaiveReserve<B> {}
 
-impl NaiveReserve<'_> {
+impl<B: Backend<Elem = Page>> NaiveReserve<B> {
     fn alloc(&self) -> Option<NonNull<Page>> {
-        if !self.fail {
-            if let Some(p) = self.backend.alloc(Gfp::NOWAIT) {
-                return Some(p);
-            }
+        if let Some(p) = self.backend.alloc(Gfp::NOWAIT) {
+            return Some(p);
         }
         self.spare.lock().unwrap().pop()
     }
@@ -72,7 +69,6 @@ fn alloc_free(c: &mut Criterion) {
     let naive = NaiveReserve {
         backend: PageBackend::new(pages, 0).unwrap(),
         spare: Mutex::new(Vec::new()),
-        fail: false,
     };
     g.bench_function("Mutex<Vec> reserve", |b| {
         b.iter(|| naive.free(black_box(naive.alloc().unwrap())))
@@ -90,9 +86,8 @@ fn alloc_free(c: &mut Criterion) {
         b.iter(|| drop(black_box(failing.try_alloc().unwrap())))
     });
     let naive = NaiveReserve {
-        backend: PageBackend::new(pages, 0).unwrap(),
+        backend: FaultyBackend::new(PageBackend::new(pages, 0).unwrap()),
         spare: Mutex::new(Vec::new()),
-        fail: true,
     };
     for _ in 0..MIN_NR {
         naive
@@ -101,6 +96,7 @@ fn alloc_free(c: &mut Criterion) {
             .unwrap()
             .push(naive.backend.alloc(Gfp::KERNEL).unwrap());
     }
+    naive.backend.set_failing(true);
     g.bench_function("Mutex<Vec> reserve", |b| {
         b.iter(|| naive.free(black_box(naive.alloc().unwrap())))
     });

@@ -157,12 +157,12 @@ impl<B: Backend> Mempool<B> {
         deadline: Option<u64>,
     ) -> Result<NonNull<B::Elem>, MempoolError> {
         loop {
-            Counters::inc(&self.stats.backend_failures);
             let mut r = self.reserve.lock();
+            r.backend_failures += 1;
             if let Some(e) = r.take() {
+                r.reserve_allocs += 1;
                 self.publish(&r);
                 drop(r);
-                Counters::inc(&self.stats.reserve_allocs);
                 self.handed_out();
                 return Ok(e.cast());
             }

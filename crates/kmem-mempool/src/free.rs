@@ -80,9 +80,9 @@ impl<B: Backend> Mempool<B> {
         // SAFETY: `wants()` means `curr_nr < max(min_nr, 1) <= capacity`; the
         // element is the caller's and now the pool's.
         unsafe { r.add(e) };
+        r.reserve_refills += 1;
         self.publish(&r);
         drop(r);
-        Counters::inc(&self.stats.reserve_refills);
         if self.wait.has_sleeper() {
             Counters::inc(&self.stats.wakeups);
             self.wait.wake();

@@ -272,6 +272,9 @@ impl<B: Backend> Mempool<B> {
             s.min_nr = r.min_nr;
             s.curr_nr = r.curr_nr;
             s.low_water = r.low_water;
+            s.backend_failures = r.backend_failures;
+            s.reserve_allocs = r.reserve_allocs;
+            s.reserve_refills = r.reserve_refills;
         }
         s.outstanding = self.outstanding();
         s.waiters = self.wait.waiters();

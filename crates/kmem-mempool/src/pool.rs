@@ -131,6 +131,13 @@ pub(crate) struct Reserve {
     pub(crate) min_nr: usize,
     /// The lowest `curr_nr` seen since creation (or the last reset).
     pub(crate) low_water: usize,
+    /// Backend allocations that failed (counted under the lock the slow path
+    /// takes anyway, so it costs no atomic).
+    pub(crate) backend_failures: u64,
+    /// Allocations served from the reserve.
+    pub(crate) reserve_allocs: u64,
+    /// Frees that refilled the reserve.
+    pub(crate) reserve_refills: u64,
 }
 
 impl Reserve {
@@ -141,6 +148,9 @@ impl Reserve {
             curr_nr: 0,
             min_nr,
             low_water: 0,
+            backend_failures: 0,
+            reserve_allocs: 0,
+            reserve_refills: 0,
         }
     }
 

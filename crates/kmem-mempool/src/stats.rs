@@ -5,13 +5,11 @@
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// The slow-path counters of one pool. The hot paths (an allocation the
+/// The slow-path counters of one pool that are not kept under the pool lock
+/// (those that are live in the reserve). The hot paths (an allocation the
 /// backend serves, a free the reserve does not need) touch none of them.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) backend_failures: AtomicU64,
-    pub(crate) reserve_allocs: AtomicU64,
-    pub(crate) reserve_refills: AtomicU64,
     pub(crate) waits: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) wakeups: AtomicU64,
@@ -83,9 +81,6 @@ pub struct MempoolStats {
 impl Counters {
     pub(crate) fn fill(&self, s: &mut MempoolStats) {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        s.backend_failures = g(&self.backend_failures);
-        s.reserve_allocs = g(&self.reserve_allocs);
-        s.reserve_refills = g(&self.reserve_refills);
         s.waits = g(&self.waits);
         s.expired = g(&self.expired);
         s.wakeups = g(&self.wakeups);
