@@ -155,6 +155,14 @@ fn handoff(c: &mut Criterion) {
             t.mul_f64(iters as f64 / (2 * rounds) as f64)
         })
     });
+    // How many hand-offs found the other thread already asleep on the futex.
+    for (name, p) in [("p1", &p1), ("p2", &p2)] {
+        let st = p.stats();
+        eprintln!(
+            "hand-off pool {name}: reserve_allocs {} waits {} wakeups {}",
+            st.reserve_allocs, st.waits, st.wakeups
+        );
+    }
     g.bench_function("std mpsc ping-pong", |b| {
         b.iter_custom(|iters| {
             let rounds = iters.div_ceil(2);

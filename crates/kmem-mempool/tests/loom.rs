@@ -54,7 +54,16 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(3);
     }
-    b.check(f);
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    b.check(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    eprintln!(
+        "loom explored {} interleavings",
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 fn alloc(pool: &Pool) -> usize {
@@ -79,6 +88,7 @@ fn a_free_wakes_the_waiter_with_its_element() {
         let t = loom::thread::spawn(move || alloc(&p2));
         free(&pool, e);
         assert_eq!(t.join().unwrap(), e);
+        free(&pool, e);
     });
 }
 
@@ -121,6 +131,7 @@ fn free_from_another_thread_races_the_wait() {
         freer.join().unwrap();
         assert_eq!(waiter.join().unwrap(), e);
         assert_eq!(pool.curr_nr(), 0);
+        free(&pool, e);
     });
 }
 
@@ -134,6 +145,7 @@ fn zero_minimum_pool_wakes_the_waiter() {
         let t = loom::thread::spawn(move || alloc(&p2));
         free(&pool, e);
         assert_eq!(t.join().unwrap(), e);
+        free(&pool, e);
     });
 }
 
