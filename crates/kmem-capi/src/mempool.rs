@@ -195,7 +195,10 @@ pub unsafe extern "C" fn mempool_resize(pool: *mut mempool_t, new_min_nr: c_int)
         return -EINVAL;
     };
     if new_min_nr <= 0 {
-        kmem_report!("mempool_resize({}): new_min_nr {new_min_nr} must be positive", name(p).as_str());
+        kmem_report!(
+            "mempool_resize({}): new_min_nr {new_min_nr} must be positive",
+            name(p).as_str()
+        );
         return -EINVAL;
     }
     match p.resize(new_min_nr as usize) {
@@ -244,7 +247,8 @@ pub unsafe extern "C" fn mempool_destroy(pool: *mut mempool_t) {
 pub unsafe extern "C" fn mempool_alloc_pages(gfp: c_uint, pool_data: *mut c_void) -> *mut c_void {
     let order = pool_data as usize;
     match PageBackend::global(order.min(u32::MAX as usize) as u32) {
-        Ok(b) => kmem_mempool::Backend::alloc(&b, Gfp(gfp)).map_or(ptr::null_mut(), |p| p.as_ptr().cast()),
+        Ok(b) => kmem_mempool::Backend::alloc(&b, Gfp(gfp))
+            .map_or(ptr::null_mut(), |p| p.as_ptr().cast()),
         Err(e) => {
             kmem_report!("mempool_alloc_pages: {e}");
             ptr::null_mut()
@@ -261,7 +265,9 @@ pub unsafe extern "C" fn mempool_free_pages(element: *mut c_void, pool_data: *mu
     };
     let order = pool_data as usize;
     if order > MAX_PAGE_ORDER as usize {
-        kmem_report!("mempool_free_pages: order {order} is above MAX_PAGE_ORDER ({MAX_PAGE_ORDER})");
+        kmem_report!(
+            "mempool_free_pages: order {order} is above MAX_PAGE_ORDER ({MAX_PAGE_ORDER})"
+        );
         return;
     }
     // SAFETY: the page layer validates the address and order and refuses

@@ -65,10 +65,6 @@ fn backend_failing_completely_exactly_min_nr_allocations_succeed() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "kmem-page recycles region metadata through a read-only pointer (Stacked Borrows UB) once an allocator releases a region"
-)]
 fn creation_fails_cleanly_and_frees_what_it_got() {
     let pages = PageAllocator::with_config(
         TestPlatform::new(),
@@ -474,10 +470,6 @@ fn resize_under_concurrent_use() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "kmem-page recycles region metadata through a read-only pointer (Stacked Borrows UB) once an allocator releases a region"
-)]
 fn page_pool_elements_are_whole_blocks() {
     let pages = PageAllocator::with_config(
         TestPlatform::new(),
@@ -508,10 +500,6 @@ fn page_pool_elements_are_whole_blocks() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "kmem-page recycles region metadata through a read-only pointer (Stacked Borrows UB) once an allocator releases a region"
-)]
 fn debug_and_stats_name_the_pool() {
     let pages = PageAllocator::new(TestPlatform::new());
     let pool = Mempool::new(1, PageBackend::new(&pages, 0).unwrap()).unwrap();

@@ -127,6 +127,16 @@ fn reads_never_fail_while_the_backend_fails_on_and_off() {
     assert_eq!(backend_live, st.curr_nr, "nothing leaked");
 }
 
+/// Page blocks handed to the hog thread.
+struct Blocks(Vec<NonNull<u8>>);
+// SAFETY: the blocks are plain memory owned by whoever holds the vector.
+unsafe impl Send for Blocks {}
+impl Blocks {
+    fn into_inner(self) -> Vec<NonNull<u8>> {
+        self.0
+    }
+}
+
 fn pressured_pages(max_pages: usize) -> PageAllocator<TestPlatform> {
     PageAllocator::with_config(
         TestPlatform::new(),
@@ -138,10 +148,6 @@ fn pressured_pages(max_pages: usize) -> PageAllocator<TestPlatform> {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "kmem-page recycles region metadata through a read-only pointer (Stacked Borrows UB) once an allocator releases a region"
-)]
 fn reads_never_fail_while_memory_is_exhausted() {
     let (readers, reads) = if cfg!(miri) { (2, 30) } else { (6, 4000) };
     let pages = pressured_pages(1024);
@@ -150,21 +156,25 @@ fn reads_never_fail_while_memory_is_exhausted() {
         .set_retry_interval(std::time::Duration::from_millis(1));
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        // The hog: grabs every free page, holds them a little, lets some go, repeats.
-        let hog = s.spawn(|| {
-            let mut held = Vec::new();
+        // The hog: grabs every free page before the readers start, then lets a
+        // few go now and then and grabs them back.
+        let held = Blocks(std::iter::from_fn(|| pages.alloc_raw(0, Gfp::NOWAIT).ok()).collect());
+        let pages = &pages;
+        let stop = &stop;
+        let hog = s.spawn(move || {
+            let mut held = held.into_inner();
             let mut rounds = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                while let Ok(p) = pages.alloc_raw(0, Gfp::NOWAIT) {
-                    held.push(p);
-                }
-                std::thread::yield_now();
                 if rounds % 4 == 3 {
                     // Brief relief: a few pages come back.
                     for p in held.drain(held.len().saturating_sub(3)..) {
-                        // SAFETY: order-0 blocks this thread allocated.
+                        // SAFETY: order-0 blocks this test allocated.
                         unsafe { pages.free_raw(p, 0).unwrap() };
                     }
+                }
+                std::thread::yield_now();
+                while let Ok(p) = pages.alloc_raw(0, Gfp::NOWAIT) {
+                    held.push(p);
                 }
                 rounds += 1;
             }
@@ -209,10 +219,6 @@ fn reads_never_fail_while_memory_is_exhausted() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "kmem-page recycles region metadata through a read-only pointer (Stacked Borrows UB) once an allocator releases a region"
-)]
 fn readers_outnumbering_the_reserve_wait_instead_of_failing() {
     // Only 2 objects in reserve and none from the backend: 4 readers must
     // take turns, waiting for each other's frees.
@@ -250,10 +256,6 @@ fn readers_outnumbering_the_reserve_wait_instead_of_failing() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "kmem-page recycles region metadata through a read-only pointer (Stacked Borrows UB) once an allocator releases a region"
-)]
 fn init_fails_cleanly_when_the_pool_cannot_be_filled() {
     let pages = pressured_pages(1024);
     let hog: Vec<_> = std::iter::from_fn(|| pages.alloc_raw(0, Gfp::NOWAIT).ok())

@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+pub mod mempool;
 pub mod pages;
 
 /// The default report: every layer's workload and view, bottom up.
@@ -21,6 +22,8 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     )?;
     section(out, "page layer: the buddy allocator")?;
     pages::report(out)?;
+    section(out, "mempool: a reserve for paths that must not fail")?;
+    mempool::report(out)?;
     Ok(())
 }
 
