@@ -111,6 +111,36 @@ unsigned long gen_pool_fixed_alloc(unsigned long *map, unsigned long size, unsig
         unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
 unsigned long gen_pool_worst_fit(unsigned long *map, unsigned long size, unsigned long start,
         unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+/* ---- mempool: a reserve of min_nr elements for paths that must not fail ---- */
+/* Allocation asks the backend first (without waiting), then takes from the
+ * reserve, then asks the backend with the caller's full flags; GFP_KERNEL
+ * then waits for a mempool_free and never returns NULL; GFP_ATOMIC and
+ * GFP_NOWAIT return NULL. __GFP_ZERO is refused (reported, NULL). A free
+ * refills the reserve if it is below min_nr (waking waiters), else goes to
+ * the backend. Slab and kmalloc stock pools come with those layers. */
+typedef void *(mempool_alloc_t)(gfp_t gfp_mask, void *pool_data);
+typedef void (mempool_free_t)(void *element, void *pool_data);
+typedef struct mempool_s mempool_t;
+
+/* NULL if the reserve cannot be filled (what was got is freed again); a
+ * negative min_nr or NULL function is reported and gives NULL. */
+mempool_t *mempool_create(int min_nr, mempool_alloc_t *alloc_fn,
+        mempool_free_t *free_fn, void *pool_data);
+void *mempool_alloc(mempool_t *pool, gfp_t gfp);     /* GFP_KERNEL waits, never NULL */
+/* element NULL: no-op. A bad pool, or more frees than allocations, is
+ * reported and changes nothing. */
+void  mempool_free(void *element, mempool_t *pool);
+/* 0; -EINVAL for a bad pool or new_min_nr <= 0; -ENOMEM if the larger reserve
+ * array cannot be had. Growing fills from the backend as far as it can. */
+int   mempool_resize(mempool_t *pool, int new_min_nr);
+/* NULL: no-op. Elements still allocated: reported, pool kept. */
+void  mempool_destroy(mempool_t *pool);
+/* Blocks of 2^order pages; order outside 0..MAX_PAGE_ORDER: reported, NULL. */
+mempool_t *mempool_create_page_pool(int min_nr, int order);
+/* The stock page pair (types mempool_alloc_t / mempool_free_t), pool_data =
+ * (void *)(long)order; a wrong address or order is reported on free. */
+void *mempool_alloc_pages(gfp_t gfp_mask, void *pool_data);
+void  mempool_free_pages(void *element, void *pool_data);
 
 /* ---- introspection: same layouts as /proc/slabinfo 2.1 and /proc/buddyinfo ---- */
 /* Each returns 0, or -errno if writing to fd failed. */

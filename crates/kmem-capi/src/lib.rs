@@ -8,4 +8,5 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod genalloc;
+pub mod mempool;
 pub mod pages;

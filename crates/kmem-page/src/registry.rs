@@ -113,8 +113,8 @@ fn chain_find(mut l: *mut Link, addr: usize) -> Option<&'static Region> {
 fn for_each_in(cell: &AtomicPtr<Region>, mut f: impl FnMut(&'static Region)) {
     let v = cell.load(Ordering::Acquire);
     match as_chain(v) {
-        // SAFETY: published regions stay readable (see `slot`).
         None => {
+            // SAFETY: published regions stay readable (see `slot`).
             if let Some(r) = unsafe { v.as_ref() } {
                 f(r)
             }

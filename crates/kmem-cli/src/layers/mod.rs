@@ -7,6 +7,7 @@
 use std::io::{self, Write};
 
 pub mod genalloc;
+pub mod mempool;
 pub mod pages;
 
 /// The default report: every layer's workload and view, bottom up.
@@ -24,6 +25,8 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     pages::report(out)?;
     section(out, "genalloc: a bitmap pool over address ranges")?;
     genalloc::report(out)?;
+    section(out, "mempool: a reserve for paths that must not fail")?;
+    mempool::report(out)?;
     Ok(())
 }
 
