@@ -231,7 +231,7 @@ fn small_caller_regions_share_a_slot_but_may_not_overlap() {
         kmem_page::lookup(pa.as_ptr() as usize).unwrap().kind(),
         PageKind::Pages
     );
-    // SAFETY (both): refused, each block belongs to the other allocator.
+    // SAFETY: refused: each block belongs to the other allocator.
     let ea = unsafe { B.free_raw(pa, 0) };
     // SAFETY: as above.
     let eb = unsafe { A.free_raw(pb, 0) };
