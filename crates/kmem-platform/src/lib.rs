@@ -33,6 +33,7 @@ mod os;
 mod source;
 #[cfg(feature = "std")]
 mod test_source;
+pub mod thread;
 pub mod time;
 
 pub use lock::{Mutex, MutexGuard, RawLock};
