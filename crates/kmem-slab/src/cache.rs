@@ -643,7 +643,7 @@ impl KmemCache {
     }
 
     #[inline(always)]
-    fn inner(&self) -> &CacheInner {
+    pub(crate) fn inner(&self) -> &CacheInner {
         // SAFETY: the handle owns a live descriptor.
         unsafe { self.inner.as_ref() }
     }

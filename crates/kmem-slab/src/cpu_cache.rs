@@ -139,40 +139,26 @@ impl ArrayCache {
 /// The most caches alive at once (ids index each thread's table).
 pub const MAX_CACHES: usize = 1016;
 
-/// A thread's per-thread state: its array caches by cache id, and the flags
-/// of the freeze protocol (see the module docs).
-#[repr(C, align(64))]
-pub(crate) struct ThreadCaches {
+/// The two flags of the freeze protocol (see the module docs): how a remote
+/// thread gets exclusive access to another thread's arrays while the owner's
+/// fast path stays free of locks and read-modify-writes.
+#[repr(C)]
+pub(crate) struct FreezeFlags {
     /// 1 while the owner is inside a fast-path operation. Written only by the
     /// owner (plain stores); read by remote threads.
     pub(crate) active: AtomicU32,
-    /// 1 while a remote thread works on this thread's arrays. Written only
-    /// while holding `lock`; read by the owner's fast path.
+    /// 1 while a remote thread works on the owner's arrays. Written only by a
+    /// remote thread holding the owner's lock; read by the owner's fast path.
     pub(crate) frozen: AtomicU32,
     /// Whether the owner must use a real fence (no `membarrier`). Fixed.
     pub(crate) fenced: bool,
-    /// Held by the owner in its slow paths and by any remote thread touching
-    /// this thread's arrays.
-    pub(crate) lock: kmem_platform::RawLock,
-    /// Links in the list of threads. Under the thread-list lock.
-    next: UnsafeCell<*mut ThreadCaches>,
-    prev: UnsafeCell<*mut ThreadCaches>,
-    /// The kernel's id of the owning thread (for reports).
-    pub(crate) tid: u64,
-    /// The array cache for each cache id, or null. Written under `lock`
-    /// (by the owner, or a remote thread while frozen); the owner's fast path
-    /// reads it without the lock.
-    pub(crate) slots: [AtomicPtr<ArrayCache>; MAX_CACHES],
 }
 
-// SAFETY: shared fields are atomics or protected by `lock` / the thread-list lock.
-unsafe impl Sync for ThreadCaches {}
+impl FreezeFlags {
+    pub(crate) fn new(fenced: bool) -> Self {
+        FreezeFlags { active: AtomicU32::new(0), frozen: AtomicU32::new(0), fenced }
+    }
 
-const _: () = assert!(core::mem::size_of::<ThreadCaches>() <= 2 * kmem_platform::PAGE_SIZE);
-/// Order of a `ThreadCaches` block.
-const TC_ORDER: u32 = 1;
-
-impl ThreadCaches {
     /// The owner enters a fast-path operation; returns `false` (and leaves
     /// again) if a remote thread has frozen this thread's arrays.
     #[inline(always)]
@@ -196,24 +182,26 @@ impl ThreadCaches {
         self.active.store(0, Ordering::Release);
     }
 
-    /// A remote thread (holding `lock`) announces it wants this thread's arrays.
+    /// A remote thread (holding the owner's lock) announces it wants the arrays.
     pub(crate) fn freeze(&self) {
         self.frozen.store(1, Ordering::Relaxed);
     }
 
-    /// After the process-wide barrier: waits until the owner is outside its fast path.
+    /// After [`remote_barrier`]: waits until the owner is outside its fast path.
     pub(crate) fn wait_quiescent(&self) {
         let mut spins = 0u32;
         while self.active.load(Ordering::Acquire) != 0 {
             spins += 1;
+            #[cfg(loom)]
+            loom::thread::yield_now();
+            #[cfg(not(loom))]
             if spins < 64 {
                 core::hint::spin_loop();
             } else {
                 kmem_platform::thread::yield_now();
             }
-            #[cfg(loom)]
-            loom::thread::yield_now();
         }
+        let _ = spins;
     }
 
     /// The remote thread is done.
@@ -221,6 +209,33 @@ impl ThreadCaches {
         self.frozen.store(0, Ordering::Release);
     }
 }
+
+/// A thread's per-thread state: its array caches by cache id, and the flags
+/// of the freeze protocol.
+#[repr(C, align(64))]
+pub(crate) struct ThreadCaches {
+    /// The freeze protocol's flags.
+    pub(crate) flags: FreezeFlags,
+    /// Held by the owner in its slow paths and by any remote thread touching
+    /// this thread's arrays.
+    pub(crate) lock: kmem_platform::RawLock,
+    /// Links in the list of threads. Under the thread-list lock.
+    next: UnsafeCell<*mut ThreadCaches>,
+    prev: UnsafeCell<*mut ThreadCaches>,
+    /// The kernel's id of the owning thread (for reports).
+    pub(crate) tid: u64,
+    /// The array cache for each cache id, or null. Written under `lock`
+    /// (by the owner, or a remote thread while frozen); the owner's fast path
+    /// reads it without the lock, after `enter`.
+    pub(crate) slots: [AtomicPtr<ArrayCache>; MAX_CACHES],
+}
+
+// SAFETY: shared fields are atomics or protected by `lock` / the thread-list lock.
+unsafe impl Sync for ThreadCaches {}
+
+const _: () = assert!(core::mem::size_of::<ThreadCaches>() <= 2 * kmem_platform::PAGE_SIZE);
+/// Order of a `ThreadCaches` block.
+const TC_ORDER: u32 = 1;
 
 /// The barrier a remote thread runs between `freeze` and `wait_quiescent`.
 pub(crate) fn remote_barrier() {
@@ -327,7 +342,7 @@ pub(crate) fn for_each_thread_exclusive(mut f: impl FnMut(&ThreadCaches)) {
     for t in list.iter() {
         lock_api::RawMutex::lock(&t.lock);
         if !ptr::eq(t, me) {
-            t.freeze();
+            t.flags.freeze();
             others = true;
         }
     }
@@ -336,7 +351,7 @@ pub(crate) fn for_each_thread_exclusive(mut f: impl FnMut(&ThreadCaches)) {
     }
     for t in list.iter() {
         if !ptr::eq(t, me) {
-            t.wait_quiescent();
+            t.flags.wait_quiescent();
         }
     }
     for t in list.iter() {
@@ -344,7 +359,7 @@ pub(crate) fn for_each_thread_exclusive(mut f: impl FnMut(&ThreadCaches)) {
     }
     for t in list.iter() {
         if !ptr::eq(t, me) {
-            t.thaw();
+            t.flags.thaw();
         }
         // SAFETY: locked by the first loop.
         unsafe { lock_api::RawMutex::unlock(&t.lock) };
@@ -398,9 +413,7 @@ pub(crate) fn current_or_create() -> Option<&'static ThreadCaches> {
         // SAFETY: a fresh block of 2 pages, big enough (asserted above), ours.
         unsafe {
             ptr::write_bytes(p.cast::<u8>(), 0, core::mem::size_of::<ThreadCaches>());
-            ptr::addr_of_mut!((*p).active).write(AtomicU32::new(0));
-            ptr::addr_of_mut!((*p).frozen).write(AtomicU32::new(0));
-            ptr::addr_of_mut!((*p).fenced).write(fenced);
+            ptr::addr_of_mut!((*p).flags).write(FreezeFlags::new(fenced));
             ptr::addr_of_mut!((*p).lock).write(kmem_platform::RawLock::new());
             ptr::addr_of_mut!((*p).tid).write(kmem_platform::cpu::thread_id());
         }
@@ -493,7 +506,7 @@ pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
     }
     // SAFETY: a live block until this thread's exit destructor, which runs on this thread.
     let t = unsafe { &*t };
-    if !t.enter() {
+    if !t.flags.enter() {
         return None;
     }
     let ac = t.slots[c.id as usize].load(Ordering::Relaxed);
@@ -512,7 +525,7 @@ pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
             }
         }
     }
-    t.leave();
+    t.flags.leave();
     out
 }
 
@@ -525,7 +538,7 @@ pub(crate) fn fast_free(c: &CacheInner, e: Entry) -> bool {
     }
     // SAFETY: as in `fast_alloc`.
     let t = unsafe { &*t };
-    if !t.enter() {
+    if !t.flags.enter() {
         return false;
     }
     let ac = t.slots[c.id as usize].load(Ordering::Relaxed);
@@ -541,6 +554,6 @@ pub(crate) fn fast_free(c: &CacheInner, e: Entry) -> bool {
             }
         }
     }
-    t.leave();
+    t.flags.leave();
     done
 }
