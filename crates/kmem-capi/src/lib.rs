@@ -8,3 +8,4 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod pages;
+pub mod slab;

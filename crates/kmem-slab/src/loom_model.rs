@@ -51,6 +51,11 @@ impl Model {
         self.cache.active_objects()
     }
 
+    /// Objects in the shared array.
+    pub fn shared_avail(&self) -> usize {
+        self.cache.info().sharedavail
+    }
+
     /// Checks the node's lists and counters.
     pub fn check(&self) -> Result<(), &'static str> {
         self.cache.check()
