@@ -65,6 +65,12 @@ pub(crate) struct CacheInner {
     pub(crate) order: u32,
     /// Bytes of a slab's objects: `num * size`.
     pub(crate) slab_bytes: usize,
+    /// `!(slab block size - 1)`: a slab's block address from any address in it
+    /// (blocks are aligned to their size).
+    pub(crate) slab_mask: usize,
+    /// Bumped before any slab of the cache is destroyed: invalidates the
+    /// per-thread memos of validated slabs.
+    pub(crate) slab_gen: AtomicUsize,
     /// Per-thread array capacity (SLAB's tunables by size).
     pub(crate) limit: u32,
     /// Objects moved per refill or flush: `(limit + 1) / 2`.
@@ -379,6 +385,8 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
                 num: g.num as u32,
                 order: g.order,
                 slab_bytes: g.num * g.size,
+                slab_mask: !((PAGE_SIZE << g.order) - 1),
+                slab_gen: AtomicUsize::new(1),
                 limit: g.limit,
                 batchcount: g.batchcount,
                 shared: g.shared,
@@ -450,8 +458,15 @@ impl CacheInner {
     /// Checks a pointer given to `free` and marks it free: it must be the
     /// start of an allocated object of this cache. Found through the page
     /// descriptor in O(1); refused with a report otherwise.
+    #[cfg_attr(not(loom), allow(dead_code))]
     #[inline]
     pub(crate) fn check_free(&self, addr: usize) -> Result<Entry, SlabError> {
+        self.check_free_slab(addr).map(|(e, _)| e)
+    }
+
+    /// [`check_free`](Self::check_free), also returning the object's slab.
+    #[inline]
+    pub(crate) fn check_free_slab(&self, addr: usize) -> Result<(Entry, *const Slab), SlabError> {
         let Some(b) = kmem_page::lookup_block(addr) else { return Err(self.bad_free(addr, None)) };
         if b.desc.owner() != self as *const CacheInner as usize || b.desc.kind() != PageKind::Slab {
             return Err(self.bad_free(addr, Some(b)));
@@ -471,7 +486,7 @@ impl CacheInner {
             return Err(self.bad_free(addr, Some(b)));
         }
         st.store(OBJ_FREE, Ordering::Relaxed);
-        Ok(Entry { obj: addr as *mut u8, state: st })
+        Ok((Entry { obj: addr as *mut u8, state: st }, s))
     }
 
     /// Works out and reports why `addr` cannot be freed into this cache.
@@ -561,11 +576,15 @@ impl CacheInner {
         Ok(unsafe { NonNull::new_unchecked(p) })
     }
 
-    /// The free slow path (Linux `cache_flusharray`): the array is full, so
-    /// `batchcount` of its oldest objects go to the shared array or their slabs.
+    /// The free slow path: checks `addr` through its page descriptor
+    /// (refusing bad pointers), remembers its slab in the thread's memo, and
+    /// pushes it; if the array is full, `batchcount` of its oldest objects
+    /// first go to the shared array or their slabs (Linux `cache_flusharray`).
     #[cold]
     #[inline(never)]
-    pub(crate) fn free_slow(&self, e: Entry) {
+    pub(crate) fn free_slow(&self, addr: usize) -> Result<(), SlabError> {
+        let slab_gen = self.slab_gen.load(Ordering::Acquire);
+        let (e, s) = self.check_free_slab(addr)?;
         let mut destroy = DestroyList::new();
         let r = cpu_cache::with_own_array(self, |ac| {
             // SAFETY: the array is ours (thread lock held).
@@ -575,12 +594,17 @@ impl CacheInner {
                 }
                 *ArrayCache::entry(ac, (*ac).avail) = e;
                 (*ac).avail += 1;
+                (*ac).memo_base = addr & self.slab_mask;
+                (*ac).memo_s_mem = (*s).s_mem;
+                (*ac).memo_state = Slab::state(s, 0);
+                (*ac).memo_gen = slab_gen;
             }
         });
         if r.is_none() {
             self.node_free_one(e);
         }
         destroy.run();
+        Ok(())
     }
 
     /// Drains every thread's array for this cache and the shared array, then
@@ -710,11 +734,10 @@ impl KmemCache {
     #[inline]
     pub unsafe fn free(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
-        let e = c.check_free(p.as_ptr() as usize)?;
-        if !cpu_cache::fast_free(c, e) {
-            c.free_slow(e);
+        if cpu_cache::fast_free(c, p.as_ptr() as usize) {
+            return Ok(());
         }
-        Ok(())
+        c.free_slow(p.as_ptr() as usize)
     }
 
     /// Fills all of `out` with objects, or none (`kmem_cache_alloc_bulk`).

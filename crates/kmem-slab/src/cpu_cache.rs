@@ -55,6 +55,16 @@ pub(crate) struct ArrayCache {
     pub(crate) touched: u32,
     /// The cache this array belongs to. Fixed.
     pub(crate) cache: *const CacheInner,
+    /// Memo of the last slab a free validated through the page descriptors:
+    /// its block address (0: none)…
+    pub(crate) memo_base: usize,
+    /// …its first object (`s_mem`)…
+    pub(crate) memo_s_mem: usize,
+    /// …its state bytes…
+    pub(crate) memo_state: *const AtomicU8,
+    /// …and the cache's `slab_gen` then. While the generation is unchanged no
+    /// slab of the cache was destroyed, so the block is still that slab.
+    pub(crate) memo_gen: usize,
     _pad: usize,
 }
 
@@ -81,7 +91,18 @@ impl ArrayCache {
     pub(crate) unsafe fn init(mem: *mut u8, limit: u32, batchcount: u32, cache: *const CacheInner) -> *mut ArrayCache {
         let a = mem.cast::<ArrayCache>();
         // SAFETY: per the contract.
-        unsafe { a.write(ArrayCache { avail: 0, limit, batchcount, touched: 0, cache, _pad: 0 }) };
+        unsafe { a.write(ArrayCache {
+                avail: 0,
+                limit,
+                batchcount,
+                touched: 0,
+                cache,
+                memo_base: 0,
+                memo_s_mem: 0,
+                memo_state: ptr::null(),
+                memo_gen: 0,
+                _pad: 0,
+            }) };
         a
     }
 
@@ -147,16 +168,19 @@ pub(crate) struct FreezeFlags {
     /// 1 while the owner is inside a fast-path operation. Written only by the
     /// owner (plain stores); read by remote threads.
     pub(crate) active: AtomicU32,
-    /// 1 while a remote thread works on the owner's arrays. Written only by a
-    /// remote thread holding the owner's lock; read by the owner's fast path.
+    /// Non-zero while a remote thread works on the owner's arrays (1), or
+    /// for ever (2) where the system has no `membarrier`: the owner then
+    /// always takes its slow path, under its lock. Written only by a remote
+    /// thread holding the owner's lock; read by the owner's fast path.
     pub(crate) frozen: AtomicU32,
-    /// Whether the owner must use a real fence (no `membarrier`). Fixed.
-    pub(crate) fenced: bool,
+    /// The value `thaw` restores (0, or 2 without `membarrier`). Fixed.
+    rest: u32,
 }
 
 impl FreezeFlags {
-    pub(crate) fn new(fenced: bool) -> Self {
-        FreezeFlags { active: AtomicU32::new(0), frozen: AtomicU32::new(0), fenced }
+    pub(crate) fn new(always_slow: bool) -> Self {
+        let rest = if always_slow { 2 } else { 0 };
+        FreezeFlags { active: AtomicU32::new(0), frozen: AtomicU32::new(rest), rest }
     }
 
     /// The owner enters a fast-path operation; returns `false` (and leaves
@@ -164,7 +188,11 @@ impl FreezeFlags {
     #[inline(always)]
     pub(crate) fn enter(&self) -> bool {
         self.active.store(1, Ordering::Relaxed);
-        if cfg!(any(miri, loom, not(target_os = "linux"))) || self.fenced {
+        // The owner's half of the asymmetric Dekker protocol: a compiler
+        // fence, paired with the remote side's `membarrier`. Where that is
+        // not available at compile time (Miri, loom, other systems), a real
+        // fence.
+        if cfg!(any(miri, loom, not(target_os = "linux"))) {
             fence(Ordering::SeqCst);
         } else {
             core::sync::atomic::compiler_fence(Ordering::SeqCst);
@@ -206,7 +234,7 @@ impl FreezeFlags {
 
     /// The remote thread is done.
     pub(crate) fn thaw(&self) {
-        self.frozen.store(0, Ordering::Release);
+        self.frozen.store(self.rest, Ordering::Release);
     }
 }
 
@@ -409,11 +437,12 @@ pub(crate) fn current_or_create() -> Option<&'static ThreadCaches> {
     {
         let block = crate::backend::global_pages().alloc_block(TC_ORDER, kmem_page::Gfp::KERNEL, kmem_page::PageKind::Pages)?;
         let p = block.as_ptr().cast::<ThreadCaches>();
-        let fenced = !kmem_platform::thread::membarrier_available();
+        let always_slow =
+            cfg!(all(target_os = "linux", not(miri))) && !kmem_platform::thread::membarrier_available();
         // SAFETY: a fresh block of 2 pages, big enough (asserted above), ours.
         unsafe {
             ptr::write_bytes(p.cast::<u8>(), 0, core::mem::size_of::<ThreadCaches>());
-            ptr::addr_of_mut!((*p).flags).write(FreezeFlags::new(fenced));
+            ptr::addr_of_mut!((*p).flags).write(FreezeFlags::new(always_slow));
             ptr::addr_of_mut!((*p).lock).write(kmem_platform::RawLock::new());
             ptr::addr_of_mut!((*p).tid).write(kmem_platform::cpu::thread_id());
         }
@@ -509,7 +538,8 @@ pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
     if !t.flags.enter() {
         return None;
     }
-    let ac = t.slots[c.id as usize].load(Ordering::Relaxed);
+    // SAFETY: a live cache's id is below MAX_CACHES.
+    let ac = unsafe { t.slots.get_unchecked(c.id as usize) }.load(Ordering::Relaxed);
     let mut out = None;
     if !ac.is_null() {
         // SAFETY: the array is ours: remote threads touch it only while we are
@@ -529,9 +559,12 @@ pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
     out
 }
 
-/// Fast path: pushes a checked object onto the calling thread's array cache.
+/// Fast path of `kmem_cache_free`: checks `addr` against the memo of the
+/// last slab this thread validated and pushes it onto the thread's array.
+/// `false`: the slow path must do it (memo miss, bad pointer, full array,
+/// frozen, no array).
 #[inline(always)]
-pub(crate) fn fast_free(c: &CacheInner, e: Entry) -> bool {
+pub(crate) fn fast_free(c: &CacheInner, addr: usize) -> bool {
     let t = current_raw();
     if (t as usize) <= DEAD {
         return false;
@@ -541,16 +574,31 @@ pub(crate) fn fast_free(c: &CacheInner, e: Entry) -> bool {
     if !t.flags.enter() {
         return false;
     }
-    let ac = t.slots[c.id as usize].load(Ordering::Relaxed);
+    // SAFETY: a live cache's id is below MAX_CACHES.
+    let ac = unsafe { t.slots.get_unchecked(c.id as usize) }.load(Ordering::Relaxed);
     let mut done = false;
     if !ac.is_null() {
-        // SAFETY: as in `fast_alloc`.
+        // SAFETY: the array is ours (as in `fast_alloc`). The memo describes
+        // a slab of this cache that is still alive while `slab_gen` is
+        // unchanged (slabs bump it before they are destroyed), so its state
+        // bytes are live and `idx < num` once the range check passed.
         unsafe {
             let n = (*ac).avail;
-            if n < (*ac).limit {
-                *ArrayCache::entry(ac, n) = e;
-                (*ac).avail = n + 1;
-                done = true;
+            if n < (*ac).limit
+                && addr & c.slab_mask == (*ac).memo_base
+                && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
+            {
+                let off = addr.wrapping_sub((*ac).memo_s_mem);
+                let idx = ((off as u64 * c.recip) >> 32) as usize;
+                if off < c.slab_bytes && idx * c.size as usize == off {
+                    let st = (*ac).memo_state.add(idx);
+                    if (*st).load(Ordering::Relaxed) == crate::slab::OBJ_ALLOCATED {
+                        (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
+                        *ArrayCache::entry(ac, n) = Entry { obj: addr as *mut u8, state: st };
+                        (*ac).avail = n + 1;
+                        done = true;
+                    }
+                }
             }
         }
     }

@@ -146,7 +146,8 @@ unsafe impl Sync for FreezeModel {}
 
 impl Default for FreezeModel {
     fn default() -> Self {
-        FreezeModel { flags: FreezeFlags::new(false), lock: loom::sync::Mutex::new(()), data: loom::cell::UnsafeCell::new(0) }
+        FreezeModel {
+            flags: FreezeFlags::new(false), lock: loom::sync::Mutex::new(()), data: loom::cell::UnsafeCell::new(0) }
     }
 }
 

@@ -371,6 +371,8 @@ impl CacheInner {
     /// # Safety
     /// `s` is a slab of this cache on no list, with every object free.
     pub(crate) unsafe fn slab_destroy(&self, s: *mut Slab) {
+        // Invalidate every thread's memo of validated slabs first.
+        self.slab_gen.fetch_add(1, Ordering::AcqRel);
         // SAFETY: per the contract.
         unsafe {
             if let Some(d) = self.dtor {
