@@ -54,7 +54,9 @@ pub unsafe extern "C" fn kmem_cache_create(
     let Ok(name) = unsafe { CStr::from_ptr(name) }.to_str() else {
         return fail(&"the name is not UTF-8", "?");
     };
-    let b = KmemCache::builder(name, size as usize).align(align as usize).flags(flags);
+    let b = KmemCache::builder(name, size as usize)
+        .align(align as usize)
+        .flags(flags);
     let r = match ctor {
         Some(f) => b
             .ctor(move |p: NonNull<u8>| {
@@ -107,7 +109,9 @@ pub unsafe extern "C" fn kmem_cache_zalloc(s: *mut c_void, gfp: c_uint) -> *mut 
 /// If `obj` is an allocated object of `s`, nothing may use it afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void) {
-    let Some(p) = NonNull::new(obj.cast::<u8>()) else { return };
+    let Some(p) = NonNull::new(obj.cast::<u8>()) else {
+        return;
+    };
     // SAFETY: the caller's promise; bad pointers are refused inside.
     if KmemCache::with_raw(s, |c| unsafe { c.free(p) }).is_none() {
         bad_cache("kmem_cache_free", s);
@@ -121,7 +125,12 @@ pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void) {
 ///
 /// `p` is valid for writes of `nr` pointers.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmem_cache_alloc_bulk(s: *mut c_void, gfp: c_uint, nr: usize, p: *mut *mut c_void) -> c_int {
+pub unsafe extern "C" fn kmem_cache_alloc_bulk(
+    s: *mut c_void,
+    gfp: c_uint,
+    nr: usize,
+    p: *mut *mut c_void,
+) -> c_int {
     if nr == 0 {
         return 0;
     }

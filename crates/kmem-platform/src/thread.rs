@@ -34,7 +34,10 @@ pub struct ThreadKey {
 impl ThreadKey {
     /// A key whose destructor is `dtor` (created lazily by [`set`](Self::set)).
     pub const fn new(dtor: unsafe extern "C" fn(*mut core::ffi::c_void)) -> Self {
-        ThreadKey { key: AtomicUsize::new(0), dtor }
+        ThreadKey {
+            key: AtomicUsize::new(0),
+            dtor,
+        }
     }
 
     #[cfg(unix)]
@@ -48,7 +51,10 @@ impl ThreadKey {
         if unsafe { libc::pthread_key_create(&mut new, Some(self.dtor)) } != 0 {
             return None;
         }
-        match self.key.compare_exchange(0, new as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .key
+            .compare_exchange(0, new as usize + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => Some(new),
             Err(cur) => {
                 // Another thread won the race: drop our key.
@@ -62,6 +68,9 @@ impl ThreadKey {
     /// Sets the calling thread's value (so the destructor runs with it at
     /// thread exit; a null value cancels that). Returns `false` if no key
     /// could be created.
+    // The value is stored, never dereferenced here; the destructor (an
+    // `unsafe extern "C" fn` the key's creator wrote) receives it.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn set(&self, value: *mut core::ffi::c_void) -> bool {
         #[cfg(unix)]
         {
@@ -141,7 +150,12 @@ fn membarrier_state() -> u8 {
     };
     #[cfg(not(all(target_os = "linux", not(miri))))]
     let s = {
-        let _ = (CMD_QUERY, CMD_GLOBAL, CMD_PRIVATE_EXPEDITED, CMD_REGISTER_PRIVATE_EXPEDITED);
+        let _ = (
+            CMD_QUERY,
+            CMD_GLOBAL,
+            CMD_PRIVATE_EXPEDITED,
+            CMD_REGISTER_PRIVATE_EXPEDITED,
+        );
         3
     };
     MB_STATE.store(s, Ordering::Release);

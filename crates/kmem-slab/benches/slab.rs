@@ -7,6 +7,11 @@
 //!   pointers through a bounded channel); time per object.
 //!
 //! `cargo bench -p kmem-slab --bench slab -- --warm-up-time 1 --measurement-time 2`
+// Every unsafe block here frees or touches an object the test itself allocated
+// from the cache it frees it to; the safety argument is the same throughout.
+#![allow(clippy::undocumented_unsafe_blocks)]
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
@@ -71,7 +76,10 @@ struct MutexVec {
 }
 impl MutexVec {
     fn new(size: usize) -> Self {
-        MutexVec { size, free: Mutex::new(Vec::with_capacity(1 << 16)) }
+        MutexVec {
+            size,
+            free: Mutex::new(Vec::with_capacity(1 << 16)),
+        }
     }
 }
 impl Alloc for MutexVec {
@@ -94,9 +102,15 @@ impl Alloc for MutexVec {
 
 fn contenders(size: usize) -> Vec<(&'static str, Box<dyn Alloc>)> {
     vec![
-        ("kmem_slab", Box::new(Slab(KmemCache::new("bench", size, 0).unwrap()))),
+        (
+            "kmem_slab",
+            Box::new(Slab(KmemCache::new("bench", size, 0).unwrap())),
+        ),
         ("glibc_malloc", Box::new(Glibc(size))),
-        ("mimalloc", Box::new(Mi(Layout::from_size_align(size, 8).unwrap()))),
+        (
+            "mimalloc",
+            Box::new(Mi(Layout::from_size_align(size, 8).unwrap())),
+        ),
         ("mutex_vec", Box::new(MutexVec::new(size))),
     ]
 }

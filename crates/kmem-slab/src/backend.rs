@@ -41,7 +41,9 @@ impl<S: PageSource + 'static> SlabPages for PageAllocator<S> {
         // SAFETY: passed on from our caller.
         let r = unsafe { self.free_kind(p, order, kind) };
         if let Err(e) = r {
-            kmem_platform::kmem_report!("slab: page layer refused a block the slab layer owned: {e:?}");
+            kmem_platform::kmem_report!(
+                "slab: page layer refused a block the slab layer owned: {e:?}"
+            );
         }
     }
 }

@@ -152,7 +152,12 @@ impl CacheGeometry {
     /// assert_eq!((g.order, g.num), (0, 32));
     /// assert_eq!((g.limit, g.batchcount, g.shared), (120, 60, 8));
     /// ```
-    pub fn compute(size: usize, align: usize, flags: SlabFlags, nr_cpus: usize) -> Result<Self, SlabError> {
+    pub fn compute(
+        size: usize,
+        align: usize,
+        flags: SlabFlags,
+        nr_cpus: usize,
+    ) -> Result<Self, SlabError> {
         if size == 0 || size > MAX_OBJECT_SIZE {
             return Err(SlabError::BadSize { size });
         }
@@ -172,7 +177,8 @@ impl CacheGeometry {
         }
         size = size.next_multiple_of(align);
         let colour_off = CACHE_LINE.max(align);
-        let (order, num, left_over) = calculate_slab_order(size).ok_or(SlabError::BadSize { size })?;
+        let (order, num, left_over) =
+            calculate_slab_order(size).ok_or(SlabError::BadSize { size })?;
         // enable_cpucache(): the tunables by object size.
         let limit = if size > 131072 {
             1
@@ -185,7 +191,11 @@ impl CacheGeometry {
         } else {
             120
         };
-        let shared = if size <= PAGE_SIZE && nr_cpus > 1 { 8 } else { 0 };
+        let shared = if size <= PAGE_SIZE && nr_cpus > 1 {
+            8
+        } else {
+            0
+        };
         Ok(CacheGeometry {
             size,
             align,
@@ -217,7 +227,9 @@ fn calculate_slab_order(size: usize) -> Option<(u32, usize, usize)> {
         let better = match best {
             None => true,
             // Compare waste fractions: left / bytes.
-            Some((bo, _, bl)) => (left as u128) * ((PAGE_SIZE as u128) << bo) < (bl as u128) * (bytes as u128),
+            Some((bo, _, bl)) => {
+                (left as u128) * ((PAGE_SIZE as u128) << bo) < (bl as u128) * (bytes as u128)
+            }
         };
         if better {
             best = Some((order, num, left));
@@ -288,7 +300,15 @@ pub struct CacheBuilder<'n, F = fn(NonNull<u8>)> {
 impl<'n> CacheBuilder<'n> {
     /// A cache of `size`-byte objects called `name`.
     pub fn new(name: &'n str, size: usize) -> Self {
-        CacheBuilder { name, size, align: 0, flags: SlabFlags::empty(), pages: None, ctor: None, dtor: None }
+        CacheBuilder {
+            name,
+            size,
+            align: 0,
+            flags: SlabFlags::empty(),
+            pages: None,
+            ctor: None,
+            dtor: None,
+        }
     }
 }
 
@@ -330,7 +350,12 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
 
     /// Creates the cache (`kmem_cache_create`).
     pub fn create(self) -> Result<KmemCache, SlabError> {
-        let g = CacheGeometry::compute(self.size, self.align, self.flags, kmem_platform::cpu::nr_cpus())?;
+        let g = CacheGeometry::compute(
+            self.size,
+            self.align,
+            self.flags,
+            kmem_platform::cpu::nr_cpus(),
+        )?;
         let pages = self.pages.unwrap_or_else(crate::backend::global_pages);
         crate::reap::register_shrinker_once();
 
@@ -347,7 +372,9 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
                 return Err(SlabError::BadSize { size: total });
             }
         }
-        let block = pages.alloc_block(desc_order, Gfp::KERNEL, PageKind::Pages).ok_or(SlabError::NoMemory)?;
+        let block = pages
+            .alloc_block(desc_order, Gfp::KERNEL, PageKind::Pages)
+            .ok_or(SlabError::NoMemory)?;
         let base = block.as_ptr();
         let inner = base.cast::<CacheInner>();
         // SAFETY: the block is fresh, big enough for everything placed in it
@@ -369,7 +396,11 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
                     // SAFETY: `data` holds an `F`, dropped once at destroy.
                     unsafe { ptr::drop_in_place(data.cast::<F>()) }
                 }
-                Ctor { call: call::<F>, drop: drop_f::<F>, data }
+                Ctor {
+                    call: call::<F>,
+                    drop: drop_f::<F>,
+                    data,
+                }
             });
             let mut name = [0u8; NAME_MAX];
             let mut len = self.name.len().min(NAME_MAX);
@@ -381,7 +412,7 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
             inner.write(CacheInner {
                 id: u32::MAX,
                 size: g.size as u32,
-                recip: ((1u64 << 32) + g.size as u64 - 1) / g.size as u64,
+                recip: (1u64 << 32).div_ceil(g.size as u64),
                 num: g.num as u32,
                 order: g.order,
                 slab_bytes: g.num * g.size,
@@ -424,8 +455,10 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
         if let Some(b) = kmem_page::lookup_block(base as usize) {
             b.desc.set_owner(base as usize ^ CACHE_MAGIC);
         }
-        // SAFETY: `inner` is non-null (from a block).
-        Ok(KmemCache { inner: unsafe { NonNull::new_unchecked(inner) } })
+        Ok(KmemCache {
+            // SAFETY: `inner` is non-null (from a block).
+            inner: unsafe { NonNull::new_unchecked(inner) },
+        })
     }
 }
 
@@ -467,7 +500,9 @@ impl CacheInner {
     /// [`check_free`](Self::check_free), also returning the object's slab.
     #[inline]
     pub(crate) fn check_free_slab(&self, addr: usize) -> Result<(Entry, *const Slab), SlabError> {
-        let Some(b) = kmem_page::lookup_block(addr) else { return Err(self.bad_free(addr, None)) };
+        let Some(b) = kmem_page::lookup_block(addr) else {
+            return Err(self.bad_free(addr, None));
+        };
         if b.desc.owner() != self as *const CacheInner as usize || b.desc.kind() != PageKind::Slab {
             return Err(self.bad_free(addr, Some(b)));
         }
@@ -486,7 +521,13 @@ impl CacheInner {
             return Err(self.bad_free(addr, Some(b)));
         }
         st.store(OBJ_FREE, Ordering::Relaxed);
-        Ok((Entry { obj: addr as *mut u8, state: st }, s))
+        Ok((
+            Entry {
+                obj: addr as *mut u8,
+                state: st,
+            },
+            s,
+        ))
     }
 
     /// Works out and reports why `addr` cannot be freed into this cache.
@@ -502,7 +543,9 @@ impl CacheInner {
             if b.desc.kind() == PageKind::Slab && b.desc.owner() != 0 {
                 // SAFETY: a slab page's owner word is its live cache.
                 let other = unsafe { (*(b.desc.owner() as *const CacheInner)).name() };
-                kmem_report!("kmem_cache_free({name}): {addr:#x} belongs to cache {other}, not {name}");
+                kmem_report!(
+                    "kmem_cache_free({name}): {addr:#x} belongs to cache {other}, not {name}"
+                );
             } else {
                 kmem_report!(
                     "kmem_cache_free({name}): {addr:#x} is not a slab object ({} pages)",
@@ -515,8 +558,13 @@ impl CacheInner {
         // SAFETY: as in `check_free`.
         let s_mem = unsafe { (*s).s_mem };
         if addr < s_mem || addr - s_mem >= self.slab_bytes {
-            kmem_report!("kmem_cache_free({name}): {addr:#x} is in a slab of {name} but outside its objects");
-            return SlabError::Interior { addr, object: s_mem };
+            kmem_report!(
+                "kmem_cache_free({name}): {addr:#x} is in a slab of {name} but outside its objects"
+            );
+            return SlabError::Interior {
+                addr,
+                object: s_mem,
+            };
         }
         let idx = (addr - s_mem) / self.size as usize;
         let object = s_mem + idx * self.size as usize;
@@ -527,7 +575,9 @@ impl CacheInner {
             );
             return SlabError::Interior { addr, object };
         }
-        kmem_report!("kmem_cache_free({name}): double free of {addr:#x} (the object is not allocated)");
+        kmem_report!(
+            "kmem_cache_free({name}): double free of {addr:#x} (the object is not allocated)"
+        );
         SlabError::NotAllocated { addr }
     }
 
@@ -560,7 +610,11 @@ impl CacheInner {
                 Some(None) => {
                     if let Err(e) = self.grow(gfp) {
                         if !gfp.nowarn() {
-                            kmem_report!("kmem_cache_alloc({}): out of memory (order {})", self.name(), self.order);
+                            kmem_report!(
+                                "kmem_cache_alloc({}): out of memory (order {})",
+                                self.name(),
+                                self.order
+                            );
                         }
                         return Err(e);
                     }
@@ -915,7 +969,9 @@ impl KmemCache {
         if b.addr != a || b.desc.kind() != PageKind::Pages || b.desc.owner() != a ^ CACHE_MAGIC {
             return None;
         }
-        let h = core::mem::ManuallyDrop::new(KmemCache { inner: NonNull::new(p)?.cast() });
+        let h = core::mem::ManuallyDrop::new(KmemCache {
+            inner: NonNull::new(p)?.cast(),
+        });
         Some(f(&h))
     }
 }
@@ -941,8 +997,13 @@ unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
     let mut list = CACHES.lock();
     if !list.contains(inner) {
         drop(list);
-        kmem_report!("kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)", inner);
-        return Err(SlabError::WrongCache { addr: inner as usize });
+        kmem_report!(
+            "kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)",
+            inner
+        );
+        return Err(SlabError::WrongCache {
+            addr: inner as usize,
+        });
     }
     // SAFETY: listed, so live.
     let c = unsafe { &*inner };
@@ -964,7 +1025,10 @@ unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
         kmem_platform::thread::yield_now();
     }
     if !c.mgmt.release_all(c.pages) {
-        kmem_report!("kmem_cache_destroy({}): management areas still in use", c.name());
+        kmem_report!(
+            "kmem_cache_destroy({}): management areas still in use",
+            c.name()
+        );
     }
     // SAFETY: unlisted, no slab, no array references it (all drained and freed).
     unsafe { free_descriptor(inner) };

@@ -88,10 +88,16 @@ impl ArrayCache {
     /// # Safety
     ///
     /// `mem` is valid for writes of `bytes(limit)`, 16-aligned, and ours.
-    pub(crate) unsafe fn init(mem: *mut u8, limit: u32, batchcount: u32, cache: *const CacheInner) -> *mut ArrayCache {
+    pub(crate) unsafe fn init(
+        mem: *mut u8,
+        limit: u32,
+        batchcount: u32,
+        cache: *const CacheInner,
+    ) -> *mut ArrayCache {
         let a = mem.cast::<ArrayCache>();
         // SAFETY: per the contract.
-        unsafe { a.write(ArrayCache {
+        unsafe {
+            a.write(ArrayCache {
                 avail: 0,
                 limit,
                 batchcount,
@@ -102,7 +108,8 @@ impl ArrayCache {
                 memo_state: ptr::null(),
                 memo_gen: 0,
                 _pad: 0,
-            }) };
+            })
+        };
         a
     }
 
@@ -180,7 +187,11 @@ pub(crate) struct FreezeFlags {
 impl FreezeFlags {
     pub(crate) fn new(always_slow: bool) -> Self {
         let rest = if always_slow { 2 } else { 0 };
-        FreezeFlags { active: AtomicU32::new(0), frozen: AtomicU32::new(rest), rest }
+        FreezeFlags {
+            active: AtomicU32::new(0),
+            frozen: AtomicU32::new(rest),
+            rest,
+        }
     }
 
     /// The owner enters a fast-path operation; returns `false` (and leaves
@@ -283,7 +294,10 @@ static AC_POOLS: [crate::pool::FixedPool; 5] = [
 ];
 
 fn ac_pool(limit: u32) -> &'static crate::pool::FixedPool {
-    let i = AC_LIMITS.iter().position(|&l| l >= limit).unwrap_or(AC_LIMITS.len() - 1);
+    let i = AC_LIMITS
+        .iter()
+        .position(|&l| l >= limit)
+        .unwrap_or(AC_LIMITS.len() - 1);
     &AC_POOLS[i]
 }
 
@@ -305,7 +319,10 @@ pub(crate) unsafe fn free_array(ac: *mut ArrayCache) {
     // SAFETY: per the contract.
     unsafe {
         let pool = ac_pool((*ac).limit);
-        pool.free(crate::backend::global_pages(), ptr::NonNull::new_unchecked(ac.cast()));
+        pool.free(
+            crate::backend::global_pages(),
+            ptr::NonNull::new_unchecked(ac.cast()),
+        );
     }
 }
 
@@ -317,7 +334,9 @@ pub(crate) struct ThreadList {
 unsafe impl Send for ThreadList {}
 
 pub(crate) static THREADS: kmem_platform::Mutex<ThreadList> =
-    kmem_platform::Mutex::new(ThreadList { head: ptr::null_mut() });
+    kmem_platform::Mutex::new(ThreadList {
+        head: ptr::null_mut(),
+    });
 
 impl ThreadList {
     /// Iterates the registered threads.
@@ -410,7 +429,8 @@ std::thread_local! {
 pub(crate) fn current_raw() -> *mut ThreadCaches {
     #[cfg(feature = "std")]
     {
-        TC.try_with(|c| c.get()).unwrap_or(DEAD as *mut ThreadCaches)
+        TC.try_with(|c| c.get())
+            .unwrap_or(DEAD as *mut ThreadCaches)
     }
     #[cfg(not(feature = "std"))]
     {
@@ -435,10 +455,14 @@ pub(crate) fn current_or_create() -> Option<&'static ThreadCaches> {
     }
     #[cfg(feature = "std")]
     {
-        let block = crate::backend::global_pages().alloc_block(TC_ORDER, kmem_page::Gfp::KERNEL, kmem_page::PageKind::Pages)?;
+        let block = crate::backend::global_pages().alloc_block(
+            TC_ORDER,
+            kmem_page::Gfp::KERNEL,
+            kmem_page::PageKind::Pages,
+        )?;
         let p = block.as_ptr().cast::<ThreadCaches>();
-        let always_slow =
-            cfg!(all(target_os = "linux", not(miri))) && !kmem_platform::thread::membarrier_available();
+        let always_slow = cfg!(all(target_os = "linux", not(miri)))
+            && !kmem_platform::thread::membarrier_available();
         // SAFETY: a fresh block of 2 pages, big enough (asserted above), ours.
         unsafe {
             ptr::write_bytes(p.cast::<u8>(), 0, core::mem::size_of::<ThreadCaches>());
@@ -448,7 +472,13 @@ pub(crate) fn current_or_create() -> Option<&'static ThreadCaches> {
         }
         if !KEY.set(p.cast()) {
             // SAFETY: the block was never published.
-            unsafe { crate::backend::global_pages().free_block(block, TC_ORDER, kmem_page::PageKind::Pages) };
+            unsafe {
+                crate::backend::global_pages().free_block(
+                    block,
+                    TC_ORDER,
+                    kmem_page::PageKind::Pages,
+                )
+            };
             return None;
         }
         THREADS.lock().push(p);
@@ -594,7 +624,10 @@ pub(crate) fn fast_free(c: &CacheInner, addr: usize) -> bool {
                     let st = (*ac).memo_state.add(idx);
                     if (*st).load(Ordering::Relaxed) == crate::slab::OBJ_ALLOCATED {
                         (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
-                        *ArrayCache::entry(ac, n) = Entry { obj: addr as *mut u8, state: st };
+                        *ArrayCache::entry(ac, n) = Entry {
+                            obj: addr as *mut u8,
+                            state: st,
+                        };
                         (*ac).avail = n + 1;
                         done = true;
                     }

@@ -58,15 +58,22 @@ impl fmt::Display for SlabError {
         match *self {
             SlabError::NoMemory => write!(f, "out of memory"),
             SlabError::BadSize { size } => write!(f, "object size {size} is not supported"),
-            SlabError::BadAlign { align } => write!(f, "alignment {align} is not a power of two up to 4096"),
-            SlabError::TooManyCaches => write!(f, "too many caches (at most {})", crate::MAX_CACHES),
+            SlabError::BadAlign { align } => {
+                write!(f, "alignment {align} is not a power of two up to 4096")
+            }
+            SlabError::TooManyCaches => {
+                write!(f, "too many caches (at most {})", crate::MAX_CACHES)
+            }
             SlabError::NotKmem { addr } => write!(f, "{addr:#x} is not memory kmem manages"),
             SlabError::WrongCache { addr } => write!(f, "{addr:#x} is not an object of this cache"),
             SlabError::Interior { addr, object } => {
                 write!(f, "{addr:#x} points inside the object at {object:#x}")
             }
             SlabError::NotAllocated { addr } => {
-                write!(f, "{addr:#x} is not allocated (double free, or never handed out)")
+                write!(
+                    f,
+                    "{addr:#x} is not allocated (double free, or never handed out)"
+                )
             }
             SlabError::Busy { live } => write!(f, "{live} objects are still in use"),
         }

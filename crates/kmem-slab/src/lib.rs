@@ -101,11 +101,15 @@ pub mod loom_model;
 
 pub use backend::SlabPages;
 pub use cache::{
-    CacheBuilder, CacheGeometry, KmemCache, MAX_OBJECT_SIZE, NAME_MAX, SLAB_MAX_ORDER, SLAB_OBJ_MAX_NUM, destroy_raw,
+    CacheBuilder, CacheGeometry, KmemCache, MAX_OBJECT_SIZE, NAME_MAX, SLAB_MAX_ORDER,
+    SLAB_OBJ_MAX_NUM, destroy_raw,
 };
 pub use cpu_cache::MAX_CACHES;
 pub use error::SlabError;
-pub use info::{SLABINFO_HEADER_1, SLABINFO_HEADER_2, SlabInfo, slabinfo_write_fd, write_slabinfo, write_slabinfo_row};
+pub use info::{
+    SLABINFO_HEADER_1, SLABINFO_HEADER_2, SlabInfo, slabinfo_write_fd, write_slabinfo,
+    write_slabinfo_row,
+};
 pub use reap::{REAPTIMEOUT_AC_NS, REAPTIMEOUT_NODE_NS, ReapStats, reap};
 #[cfg(feature = "std")]
 pub use reap::{reaper_passes, reaper_running, start_reaper, stop_reaper};

@@ -22,8 +22,11 @@ pub(crate) struct CacheList {
 unsafe impl Send for CacheList {}
 
 /// Every live cache. Lock order: CACHES, then THREADS, then a thread's lock, then a node lock.
-pub(crate) static CACHES: Mutex<CacheList> =
-    Mutex::new(CacheList { head: ptr::null_mut(), ids: [0; MAX_CACHES.div_ceil(64)], count: 0 });
+pub(crate) static CACHES: Mutex<CacheList> = Mutex::new(CacheList {
+    head: ptr::null_mut(),
+    ids: [0; MAX_CACHES.div_ceil(64)],
+    count: 0,
+});
 
 impl CacheList {
     /// Takes the lowest free id.

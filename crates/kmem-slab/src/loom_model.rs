@@ -9,12 +9,17 @@ use core::ptr;
 use kmem_page::{Config, Gfp, PageAllocator};
 use kmem_platform::TestPlatform;
 
+use crate::KmemCache;
 use crate::cpu_cache::{ArrayCache, FreezeFlags};
 use crate::node::DestroyList;
-use crate::KmemCache;
 
-static PAGES: PageAllocator<TestPlatform> =
-    PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: usize::MAX });
+static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
+    TestPlatform::new(),
+    Config {
+        keep_free_pages: 0,
+        max_pages: usize::MAX,
+    },
+);
 
 /// A cache over test pages.
 pub struct Model {
@@ -30,7 +35,12 @@ pub struct Local<'m> {
 impl Model {
     /// A cache of `size`-byte objects.
     pub fn new(size: usize) -> Model {
-        Model { cache: KmemCache::builder("loom", size).pages(&PAGES).create().expect("cache") }
+        Model {
+            cache: KmemCache::builder("loom", size)
+                .pages(&PAGES)
+                .create()
+                .expect("cache"),
+        }
     }
 
     /// An array cache of `limit` entries moving `batch` at a time.
@@ -90,7 +100,10 @@ impl Local<'_> {
                 if (*self.ac).avail > 0 {
                     (*self.ac).avail -= 1;
                     let e = *ArrayCache::entry(self.ac, (*self.ac).avail);
-                    (*e.state).store(crate::slab::OBJ_ALLOCATED, core::sync::atomic::Ordering::Relaxed);
+                    (*e.state).store(
+                        crate::slab::OBJ_ALLOCATED,
+                        core::sync::atomic::Ordering::Relaxed,
+                    );
                     return e.obj;
                 }
             }
@@ -147,7 +160,10 @@ unsafe impl Sync for FreezeModel {}
 impl Default for FreezeModel {
     fn default() -> Self {
         FreezeModel {
-            flags: FreezeFlags::new(false), lock: loom::sync::Mutex::new(()), data: loom::cell::UnsafeCell::new(0) }
+            flags: FreezeFlags::new(false),
+            lock: loom::sync::Mutex::new(()),
+            data: loom::cell::UnsafeCell::new(0),
+        }
     }
 }
 

@@ -14,11 +14,11 @@ use core::sync::atomic::Ordering;
 
 use kmem_page::{Gfp, PageKind};
 
+use crate::SlabError;
 use crate::cache::CacheInner;
 use crate::cpu_cache::{ArrayCache, Entry};
 use crate::slab::{ListId, OBJ_ALLOCATED, OBJ_FREE, Slab, SlabList};
 use crate::sync::Lock;
-use crate::SlabError;
 
 /// Objects a refill of an untouched array moves at most (Linux `BATCHREFILL_LIMIT`).
 const BATCHREFILL_LIMIT: u32 = 16;
@@ -119,7 +119,9 @@ pub(crate) struct DestroyList {
 
 impl DestroyList {
     pub(crate) const fn new() -> Self {
-        DestroyList { list: SlabList::new() }
+        DestroyList {
+            list: SlabList::new(),
+        }
     }
 
     /// # Safety
@@ -151,7 +153,10 @@ impl DestroyList {
 
 impl Drop for DestroyList {
     fn drop(&mut self) {
-        debug_assert!(self.list.head.is_null(), "a DestroyList was dropped without run()");
+        debug_assert!(
+            self.list.head.is_null(),
+            "a DestroyList was dropped without run()"
+        );
     }
 }
 
@@ -206,7 +211,10 @@ impl CacheInner {
                 let mut took = 0usize;
                 while (*s).active < self.num && moved < batch {
                     let idx = Slab::get_obj(s);
-                    let e = Entry { obj: ((*s).s_mem + idx * self.size as usize) as *mut u8, state: Slab::state(s, idx) };
+                    let e = Entry {
+                        obj: ((*s).s_mem + idx * self.size as usize) as *mut u8,
+                        state: Slab::state(s, idx),
+                    };
                     *ArrayCache::entry(ac, (*ac).avail) = e;
                     (*ac).avail += 1;
                     moved += 1;
@@ -226,7 +234,12 @@ impl CacheInner {
     /// # Safety
     /// Every entry is an object of this cache, off every array and not held
     /// by a user; the node lock is held.
-    pub(crate) unsafe fn free_block(&self, n: &mut NodeLists, objs: &[Entry], destroy: &mut DestroyList) {
+    pub(crate) unsafe fn free_block(
+        &self,
+        n: &mut NodeLists,
+        objs: &[Entry],
+        destroy: &mut DestroyList,
+    ) {
         for e in objs {
             // SAFETY: per the contract.
             unsafe {
@@ -260,7 +273,11 @@ impl CacheInner {
             let sh = n.shared;
             if !sh.is_null() && (*sh).limit > (*sh).avail {
                 batch = batch.min((*sh).limit - (*sh).avail);
-                ptr::copy_nonoverlapping(ArrayCache::entry(ac, 0), ArrayCache::entry(sh, (*sh).avail), batch as usize);
+                ptr::copy_nonoverlapping(
+                    ArrayCache::entry(ac, 0),
+                    ArrayCache::entry(sh, (*sh).avail),
+                    batch as usize,
+                );
                 (*sh).avail += batch;
             } else {
                 let objs = core::slice::from_raw_parts(ArrayCache::entry(ac, 0), batch as usize);
@@ -289,7 +306,8 @@ impl CacheInner {
             if avail == 0 {
                 return 0;
             }
-            let mut tofree = if all { avail } else { ((*ac).limit + 4) / 5 };
+            // Linux: (limit + 4) / 5.
+            let mut tofree = if all { avail } else { (*ac).limit.div_ceil(5) };
             if tofree > avail {
                 tofree = avail.div_ceil(2);
             }
@@ -311,7 +329,12 @@ impl CacheInner {
     }
 
     /// Takes up to `max` free slabs off the node (Linux `drain_freelist`).
-    pub(crate) fn drain_freelist(&self, n: &mut NodeLists, max: usize, destroy: &mut DestroyList) -> usize {
+    pub(crate) fn drain_freelist(
+        &self,
+        n: &mut NodeLists,
+        max: usize,
+        destroy: &mut DestroyList,
+    ) -> usize {
         let mut k = 0;
         while k < max {
             let Some(s) = n.free.pop() else { break };
@@ -339,7 +362,10 @@ impl CacheInner {
             c
         };
         let gfp = gfp.without(Gfp::ZERO);
-        let block = self.pages.alloc_block(self.order, gfp, PageKind::Slab).ok_or(SlabError::NoMemory)?;
+        let block = self
+            .pages
+            .alloc_block(self.order, gfp, PageKind::Slab)
+            .ok_or(SlabError::NoMemory)?;
         let Some(mgmt) = self.mgmt.alloc(self.pages, gfp) else {
             // SAFETY: the block was just allocated and never published.
             unsafe { self.pages.free_block(block, self.order, PageKind::Slab) };
@@ -355,7 +381,9 @@ impl CacheInner {
                 unsafe { ctor.call((s_mem + i * self.size as usize) as *mut u8) };
             }
         }
-        let desc = kmem_page::lookup_block(base).expect("a slab block is kmem memory").desc;
+        let desc = kmem_page::lookup_block(base)
+            .expect("a slab block is kmem memory")
+            .desc;
         desc.set_private(s as usize);
         desc.set_owner(self as *const CacheInner as usize);
         let mut n = self.node.lists.lock();
@@ -386,7 +414,11 @@ impl CacheInner {
                 b.desc.set_private(0);
             }
             self.mgmt.free(self.pages, NonNull::new_unchecked(s.cast()));
-            self.pages.free_block(NonNull::new_unchecked(base as *mut u8), self.order, PageKind::Slab);
+            self.pages.free_block(
+                NonNull::new_unchecked(base as *mut u8),
+                self.order,
+                PageKind::Slab,
+            );
         }
     }
 
@@ -437,7 +469,11 @@ impl CacheInner {
         let n = self.node.lists.lock();
         let mut free = 0usize;
         let mut slabs = 0usize;
-        for (list, id) in [(&n.full, ListId::Full), (&n.partial, ListId::Partial), (&n.free, ListId::Free)] {
+        for (list, id) in [
+            (&n.full, ListId::Full),
+            (&n.partial, ListId::Partial),
+            (&n.free, ListId::Free),
+        ] {
             let mut p = list.head;
             let mut len = 0;
             while !p.is_null() {

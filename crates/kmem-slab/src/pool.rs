@@ -65,7 +65,11 @@ impl FixedPool {
         FixedPool {
             chunk,
             order,
-            state: Mutex::new(PoolState { partial: ptr::null_mut(), blocks: 0, in_use: 0 }),
+            state: Mutex::new(PoolState {
+                partial: ptr::null_mut(),
+                blocks: 0,
+                in_use: 0,
+            }),
         }
     }
 
@@ -102,7 +106,13 @@ impl FixedPool {
                 c.cast::<*mut u8>().write(free);
                 free = c;
             }
-            blk.write(PoolBlock { next: ptr::null_mut(), prev: ptr::null_mut(), free, in_use: 0, listed: false });
+            blk.write(PoolBlock {
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                free,
+                in_use: 0,
+                listed: false,
+            });
         }
         let mut s = self.state.lock();
         s.blocks += 1;
@@ -160,7 +170,13 @@ impl FixedPool {
         };
         if release {
             // SAFETY: the block is wholly free and off the pool's lists.
-            unsafe { pages.free_block(NonNull::new_unchecked(blk.cast()), self.order, PageKind::Pages) };
+            unsafe {
+                pages.free_block(
+                    NonNull::new_unchecked(blk.cast()),
+                    self.order,
+                    PageKind::Pages,
+                )
+            };
         }
     }
 
@@ -176,7 +192,11 @@ impl FixedPool {
             // SAFETY: a listed block with no chunk in use; the lock is held.
             unsafe {
                 Self::unlink(&mut s, blk);
-                pages.free_block(NonNull::new_unchecked(blk.cast()), self.order, PageKind::Pages);
+                pages.free_block(
+                    NonNull::new_unchecked(blk.cast()),
+                    self.order,
+                    PageKind::Pages,
+                );
             }
             s.blocks -= 1;
         }
@@ -228,14 +248,19 @@ mod tests {
 
     #[test]
     fn chunks_are_distinct_and_blocks_return() {
-        let pages: &'static PageAllocator<TestPlatform> =
-            std::boxed::Box::leak(std::boxed::Box::new(PageAllocator::with_config(
-                TestPlatform::new(),
-                Config { keep_free_pages: 0, max_pages: usize::MAX },
-            )));
+        static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
+            TestPlatform::new(),
+            Config {
+                keep_free_pages: 0,
+                max_pages: usize::MAX,
+            },
+        );
+        let pages = &PAGES;
         let pool = FixedPool::new(200);
         let n = if cfg!(miri) { 40 } else { 500 };
-        let mut got: Vec<NonNull<u8>> = (0..n).map(|_| pool.alloc(pages, Gfp::KERNEL).unwrap()).collect();
+        let mut got: Vec<NonNull<u8>> = (0..n)
+            .map(|_| pool.alloc(pages, Gfp::KERNEL).unwrap())
+            .collect();
         let mut addrs: Vec<usize> = got.iter().map(|p| p.as_ptr() as usize).collect();
         addrs.sort();
         assert!(addrs.windows(2).all(|w| w[1] - w[0] >= 208));

@@ -67,7 +67,8 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                         if (*sh).touched != 0 {
                             (*sh).touched = 0;
                         } else {
-                            objects += c.drain_array_locked(&mut n, sh, false, &mut destroy) as usize;
+                            objects +=
+                                c.drain_array_locked(&mut n, sh, false, &mut destroy) as usize;
                         }
                     }
                 }
@@ -75,7 +76,8 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                     n.free_touched = false;
                 } else {
                     let num = c.num as usize;
-                    let max = (n.free_limit + 5 * num - 1) / (5 * num);
+                    // Linux: (free_limit + 5 * num - 1) / (5 * num).
+                    let max = n.free_limit.div_ceil(5 * num);
                     c.drain_freelist(&mut n, max, &mut destroy);
                 }
             }
@@ -108,9 +110,13 @@ pub(crate) fn slab_shrinker() -> usize {
     let mut destroy = DestroyList::new();
     let mut pages = 0usize;
     {
-        let Some(list) = CACHES.try_lock() else { return 0 };
+        let Some(list) = CACHES.try_lock() else {
+            return 0;
+        };
         for c in list.iter() {
-            let Some(mut n) = c.node.lists.try_lock() else { continue };
+            let Some(mut n) = c.node.lists.try_lock() else {
+                continue;
+            };
             let sh = n.shared;
             if !sh.is_null() {
                 // SAFETY: the shared array is ours under the node lock.
@@ -159,25 +165,27 @@ mod thread {
             return false;
         }
         STOP.store(0, Ordering::SeqCst);
-        let t = std::thread::Builder::new().name("kmem-reaper".into()).spawn(move || {
-            let mut tick = 0u64;
-            loop {
-                let deadline = kmem_platform::time::now_ns() + period_ns;
+        let t = std::thread::Builder::new()
+            .name("kmem-reaper".into())
+            .spawn(move || {
+                let mut tick = 0u64;
                 loop {
-                    if STOP.load(Ordering::SeqCst) != 0 {
-                        return;
+                    let deadline = kmem_platform::time::now_ns() + period_ns;
+                    loop {
+                        if STOP.load(Ordering::SeqCst) != 0 {
+                            return;
+                        }
+                        let now = kmem_platform::time::now_ns();
+                        if now >= deadline {
+                            break;
+                        }
+                        kmem_platform::time::futex_wait(&STOP, 0, Some(deadline - now));
                     }
-                    let now = kmem_platform::time::now_ns();
-                    if now >= deadline {
-                        break;
-                    }
-                    kmem_platform::time::futex_wait(&STOP, 0, Some(deadline - now));
+                    tick += 1;
+                    cache_reap(tick % 2 == 0);
+                    PASSES.fetch_add(1, Ordering::Relaxed);
                 }
-                tick += 1;
-                cache_reap(tick % 2 == 0);
-                PASSES.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+            });
         match t {
             Ok(t) => {
                 *h = Some(t);

@@ -95,7 +95,11 @@ impl Slab {
             for i in 0..num as usize {
                 fl.add(i).write(i as u16);
             }
-            ptr::write_bytes(mgmt.add(SLAB_HDR + 2 * num as usize), OBJ_FREE, num as usize);
+            ptr::write_bytes(
+                mgmt.add(SLAB_HDR + 2 * num as usize),
+                OBJ_FREE,
+                num as usize,
+            );
         }
         s
     }
@@ -116,7 +120,9 @@ impl Slab {
         // SAFETY: state bytes follow the freelist inside the same area; `idx < num`.
         unsafe {
             let num = (*this).num as usize;
-            this.cast::<u8>().add(SLAB_HDR + 2 * num + idx).cast::<AtomicU8>()
+            this.cast::<u8>()
+                .add(SLAB_HDR + 2 * num + idx)
+                .cast::<AtomicU8>()
         }
     }
 
@@ -185,7 +191,10 @@ pub(crate) struct SlabList {
 
 impl SlabList {
     pub(crate) const fn new() -> Self {
-        SlabList { head: ptr::null_mut(), len: 0 }
+        SlabList {
+            head: ptr::null_mut(),
+            len: 0,
+        }
     }
 
     /// # Safety

@@ -49,7 +49,10 @@ unsafe impl<T: Send> Sync for ObjectCache<T> {}
 
 impl<T: Send + 'static> ObjectCache<T> {
     /// A cache of `T`s built by `ctor`, over [`kmem_page::global()`].
-    pub fn new(name: &str, ctor: impl Fn() -> T + Send + Sync + 'static) -> Result<Self, SlabError> {
+    pub fn new(
+        name: &str,
+        ctor: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Result<Self, SlabError> {
         Self::build(name, SlabFlags::empty(), None, ctor)
     }
 
@@ -92,13 +95,19 @@ impl<T: Send + 'static> ObjectCache<T> {
         if core::mem::needs_drop::<T>() {
             b = b.dtor(drop_t::<T>);
         }
-        Ok(ObjectCache { raw: ManuallyDrop::new(b.create()?), _t: PhantomData })
+        Ok(ObjectCache {
+            raw: ManuallyDrop::new(b.create()?),
+            _t: PhantomData,
+        })
     }
 
     /// Takes an object (constructed once, when its slab was made).
     pub fn alloc(&self) -> Result<Obj<'_, T>, SlabError> {
         let p = self.raw.alloc(Gfp::KERNEL)?;
-        Ok(Obj { ptr: p.cast(), cache: self })
+        Ok(Obj {
+            ptr: p.cast(),
+            cache: self,
+        })
     }
 
     /// The raw cache underneath (for slabinfo, geometry, shrink).

@@ -1,5 +1,8 @@
 //! Behaviour of a cache: geometry, alignment, colouring, constructors, bad
 //! input, destroy, cross-thread frees, thread exit, shrink, slabinfo.
+// Every unsafe block here frees or touches an object the test itself allocated
+// from the cache it frees it to; the safety argument is the same throughout.
+#![allow(clippy::undocumented_unsafe_blocks)]
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -10,18 +13,29 @@ use kmem_platform::TestPlatform;
 use kmem_platform::diag::capture;
 use kmem_slab::{CacheGeometry, KmemCache, ObjectCache, SlabError, SlabFlags};
 
-fn test_pages() -> &'static PageAllocator<TestPlatform> {
-    Box::leak(Box::new(PageAllocator::with_config(
-        TestPlatform::new(),
-        Config { keep_free_pages: 0, max_pages: usize::MAX },
-    )))
+/// A fresh page allocator over test memory, in a static of the calling test
+/// (so Miri sees it reachable; every test gives all its memory back).
+macro_rules! test_pages {
+    () => {{
+        static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
+            TestPlatform::new(),
+            Config {
+                keep_free_pages: 0,
+                max_pages: usize::MAX,
+            },
+        );
+        &PAGES
+    }};
 }
 
 #[test]
 fn geometry_follows_slab() {
     // 100 bytes: word-rounded to 104, order 0, 39 objects, 40 bytes left.
     let g = CacheGeometry::compute(100, 0, SlabFlags::empty(), 2).unwrap();
-    assert_eq!((g.size, g.order, g.num, g.left_over, g.colour), (104, 0, 39, 40, 0));
+    assert_eq!(
+        (g.size, g.order, g.num, g.left_over, g.colour),
+        (104, 0, 39, 40, 0)
+    );
     // 2100 bytes: order 0 wastes 48%, order 1 23%, order 2 10% <= 1/8.
     let g = CacheGeometry::compute(2100, 0, SlabFlags::empty(), 2).unwrap();
     assert_eq!((g.size, g.order, g.num), (2104, 2, 7));
@@ -34,21 +48,50 @@ fn geometry_follows_slab() {
         assert_eq!(g.batchcount, limit.div_ceil(2));
         assert_eq!(g.shared, if g.size <= 4096 { 8 } else { 0 });
     }
-    assert_eq!(CacheGeometry::compute(64, 0, SlabFlags::empty(), 1).unwrap().shared, 0);
+    assert_eq!(
+        CacheGeometry::compute(64, 0, SlabFlags::empty(), 1)
+            .unwrap()
+            .shared,
+        0
+    );
     // HWCACHE_ALIGN halves the line while two objects fit.
-    assert_eq!(CacheGeometry::compute(20, 0, SlabFlags::HWCACHE_ALIGN, 1).unwrap().align, 32);
-    assert_eq!(CacheGeometry::compute(40, 0, SlabFlags::HWCACHE_ALIGN, 1).unwrap().align, 64);
-    assert_eq!(CacheGeometry::compute(8, 0, SlabFlags::HWCACHE_ALIGN, 1).unwrap().align, 8);
+    assert_eq!(
+        CacheGeometry::compute(20, 0, SlabFlags::HWCACHE_ALIGN, 1)
+            .unwrap()
+            .align,
+        32
+    );
+    assert_eq!(
+        CacheGeometry::compute(40, 0, SlabFlags::HWCACHE_ALIGN, 1)
+            .unwrap()
+            .align,
+        64
+    );
+    assert_eq!(
+        CacheGeometry::compute(8, 0, SlabFlags::HWCACHE_ALIGN, 1)
+            .unwrap()
+            .align,
+        8
+    );
     // Bad sizes and alignments.
-    assert!(matches!(CacheGeometry::compute(0, 0, SlabFlags::empty(), 1), Err(SlabError::BadSize { .. })));
-    assert!(matches!(CacheGeometry::compute(8, 3, SlabFlags::empty(), 1), Err(SlabError::BadAlign { .. })));
-    assert!(matches!(CacheGeometry::compute(8, 8192, SlabFlags::empty(), 1), Err(SlabError::BadAlign { .. })));
+    assert!(matches!(
+        CacheGeometry::compute(0, 0, SlabFlags::empty(), 1),
+        Err(SlabError::BadSize { .. })
+    ));
+    assert!(matches!(
+        CacheGeometry::compute(8, 3, SlabFlags::empty(), 1),
+        Err(SlabError::BadAlign { .. })
+    ));
+    assert!(matches!(
+        CacheGeometry::compute(8, 8192, SlabFlags::empty(), 1),
+        Err(SlabError::BadAlign { .. })
+    ));
     assert!(CacheGeometry::compute(5 << 20, 0, SlabFlags::empty(), 1).is_err());
 }
 
 #[test]
 fn objects_are_aligned() {
-    let pages = test_pages();
+    let pages = test_pages!();
     for (size, align, flags) in [
         (24, 0, SlabFlags::empty()),
         (24, 0, SlabFlags::HWCACHE_ALIGN),
@@ -57,7 +100,12 @@ fn objects_are_aligned() {
         (3000, 1024, SlabFlags::empty()),
         (5000, 4096, SlabFlags::empty()),
     ] {
-        let c = KmemCache::builder("align", size).align(align).flags(flags).pages(pages).create().unwrap();
+        let c = KmemCache::builder("align", size)
+            .align(align)
+            .flags(flags)
+            .pages(pages)
+            .create()
+            .unwrap();
         let want = c.align();
         assert!(want >= align.max(8));
         let n = if cfg!(miri) { 20 } else { 300 };
@@ -74,14 +122,19 @@ fn objects_are_aligned() {
 
 #[test]
 fn slabs_are_coloured() {
-    let pages = test_pages();
+    let pages = test_pages!();
     // 3000-byte objects: order 2, 5 per slab, 1384 bytes left: 21 colours of 64 bytes.
-    let c = KmemCache::builder("colour", 3000).pages(pages).create().unwrap();
+    let c = KmemCache::builder("colour", 3000)
+        .pages(pages)
+        .create()
+        .unwrap();
     let g = c.geometry();
     assert_eq!((g.order, g.num, g.colour_off, g.colour), (2, 5, 64, 21));
     let slab_size = 4096 << g.order;
     let slabs = if cfg!(miri) { 4 } else { 25 };
-    let v: Vec<_> = (0..slabs * g.num).map(|_| c.alloc(Gfp::KERNEL).unwrap()).collect();
+    let v: Vec<_> = (0..slabs * g.num)
+        .map(|_| c.alloc(Gfp::KERNEL).unwrap())
+        .collect();
     // Objects of one slab come out together (one slab refills the array), so
     // the first object of each new slab shows its colour offset.
     let mut offsets = Vec::new();
@@ -104,7 +157,7 @@ fn slabs_are_coloured() {
 
 #[test]
 fn constructor_runs_once_per_object_at_slab_creation() {
-    let pages = test_pages();
+    let pages = test_pages!();
     let calls = Arc::new(AtomicUsize::new(0));
     let k = calls.clone();
     let c = KmemCache::builder("ctor", 64)
@@ -118,8 +171,16 @@ fn constructor_runs_once_per_object_at_slab_creation() {
     let num = c.geometry().num;
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no slab yet");
     let p = c.alloc(Gfp::KERNEL).unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), num, "one slab: every object constructed");
-    assert!(unsafe { std::slice::from_raw_parts(p.as_ptr(), 64) }.iter().all(|&b| b == 0x5a));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        num,
+        "one slab: every object constructed"
+    );
+    assert!(
+        unsafe { std::slice::from_raw_parts(p.as_ptr(), 64) }
+            .iter()
+            .all(|&b| b == 0x5a)
+    );
     // The user changes it and gives it back; the next allocation gets it
     // back as left (LIFO), not re-constructed.
     unsafe { p.as_ptr().write(7) };
@@ -131,10 +192,16 @@ fn constructor_runs_once_per_object_at_slab_creation() {
     // zalloc zeroes after construction.
     unsafe { c.free(q).unwrap() };
     let z = c.zalloc(Gfp::KERNEL).unwrap();
-    assert!(unsafe { std::slice::from_raw_parts(z.as_ptr(), 64) }.iter().all(|&b| b == 0));
+    assert!(
+        unsafe { std::slice::from_raw_parts(z.as_ptr(), 64) }
+            .iter()
+            .all(|&b| b == 0)
+    );
     unsafe { c.free(z).unwrap() };
     // A second slab constructs num more.
-    let v: Vec<_> = (0..num + 1).map(|_| c.alloc(Gfp::KERNEL).unwrap()).collect();
+    let v: Vec<_> = (0..num + 1)
+        .map(|_| c.alloc(Gfp::KERNEL).unwrap())
+        .collect();
     assert_eq!(calls.load(Ordering::SeqCst), 2 * num);
     for p in v {
         unsafe { c.free(p).unwrap() };
@@ -144,9 +211,15 @@ fn constructor_runs_once_per_object_at_slab_creation() {
 
 #[test]
 fn bad_frees_are_refused_and_reported() {
-    let pages = test_pages();
-    let a = KmemCache::builder("cache_a", 64).pages(pages).create().unwrap();
-    let b = KmemCache::builder("cache_b", 64).pages(pages).create().unwrap();
+    let pages = test_pages!();
+    let a = KmemCache::builder("cache_a", 64)
+        .pages(pages)
+        .create()
+        .unwrap();
+    let b = KmemCache::builder("cache_b", 64)
+        .pages(pages)
+        .create()
+        .unwrap();
     let pa = a.alloc(Gfp::KERNEL).unwrap();
     let pa2 = a.alloc(Gfp::KERNEL).unwrap();
     let pb = b.alloc(Gfp::KERNEL).unwrap();
@@ -156,14 +229,21 @@ fn bad_frees_are_refused_and_reported() {
     let cases: Vec<(NonNull<u8>, &str)> = vec![
         (NonNull::from(&on_stack).cast(), "not memory kmem manages"),
         (pb, "belongs to cache cache_b"),
-        (unsafe { NonNull::new_unchecked(pa.as_ptr().add(8)) }, "8 bytes into the object"),
+        (
+            unsafe { NonNull::new_unchecked(pa.as_ptr().add(8)) },
+            "8 bytes into the object",
+        ),
         (NonNull::new(page.as_ptr()).unwrap(), "is not a slab object"),
     ];
     for (p, msg) in cases {
         let (r, reports) = capture(|| unsafe { a.free(p) });
         assert!(r.is_err(), "{msg}");
         assert_eq!(reports.len(), 1, "{msg}");
-        assert!(reports[0].contains("kmem_cache_free(cache_a)"), "{}", reports[0]);
+        assert!(
+            reports[0].contains("kmem_cache_free(cache_a)"),
+            "{}",
+            reports[0]
+        );
         assert!(reports[0].contains(msg), "{} / {msg}", reports[0]);
     }
     // Never handed out: another object of pa's slab that sits free.
@@ -184,7 +264,12 @@ fn bad_frees_are_refused_and_reported() {
     // Double free.
     unsafe { a.free(pa).unwrap() };
     let (r, reports) = capture(|| unsafe { a.free(pa) });
-    assert_eq!(r, Err(SlabError::NotAllocated { addr: pa.as_ptr() as usize }));
+    assert_eq!(
+        r,
+        Err(SlabError::NotAllocated {
+            addr: pa.as_ptr() as usize
+        })
+    );
     assert!(reports[0].contains("double free"), "{}", reports[0]);
     // Everything still consistent and usable.
     a.check().unwrap();
@@ -201,8 +286,11 @@ fn bad_frees_are_refused_and_reported() {
 
 #[test]
 fn destroy_with_live_objects_keeps_the_cache() {
-    let pages = test_pages();
-    let c = KmemCache::builder("busy_cache", 128).pages(pages).create().unwrap();
+    let pages = test_pages!();
+    let c = KmemCache::builder("busy_cache", 128)
+        .pages(pages)
+        .create()
+        .unwrap();
     let v: Vec<_> = (0..3).map(|_| c.alloc(Gfp::KERNEL).unwrap()).collect();
     for p in &v {
         unsafe { p.as_ptr().write_bytes(0xee, 128) };
@@ -210,10 +298,18 @@ fn destroy_with_live_objects_keeps_the_cache() {
     let ((c, e), reports) = capture(|| c.destroy().unwrap_err());
     assert_eq!(e, SlabError::Busy { live: 3 });
     assert_eq!(reports.len(), 1);
-    assert!(reports[0].contains("kmem_cache_destroy(busy_cache): 3 objects still in use"), "{}", reports[0]);
+    assert!(
+        reports[0].contains("kmem_cache_destroy(busy_cache): 3 objects still in use"),
+        "{}",
+        reports[0]
+    );
     // Still usable, objects intact.
     for p in &v {
-        assert!(unsafe { std::slice::from_raw_parts(p.as_ptr(), 128) }.iter().all(|&b| b == 0xee));
+        assert!(
+            unsafe { std::slice::from_raw_parts(p.as_ptr(), 128) }
+                .iter()
+                .all(|&b| b == 0xee)
+        );
     }
     let extra = c.alloc(Gfp::KERNEL).unwrap();
     unsafe { c.free(extra).unwrap() };
@@ -221,7 +317,11 @@ fn destroy_with_live_objects_keeps_the_cache() {
         unsafe { c.free(p).unwrap() };
     }
     c.destroy().map_err(|(_, e)| e).unwrap();
-    assert_eq!(pages.stats().allocated_pages, 0, "slabs, management and descriptor all returned");
+    assert_eq!(
+        pages.stats().allocated_pages,
+        0,
+        "slabs, management and descriptor all returned"
+    );
 }
 
 #[test]
@@ -236,15 +336,24 @@ fn destroy_twice_through_raw_is_refused() {
 
 #[test]
 fn cross_thread_frees_and_thread_exit_flush() {
-    let pages = test_pages();
-    let c = KmemCache::builder("xthread", 48).pages(pages).create().unwrap();
+    let pages = test_pages!();
+    let c = KmemCache::builder("xthread", 48)
+        .pages(pages)
+        .create()
+        .unwrap();
     let n = if cfg!(miri) { 50 } else { 5000 };
     let objs: Vec<usize> = std::thread::scope(|s| {
-        s.spawn(|| (0..n).map(|i| {
-            let p = c.alloc(Gfp::KERNEL).unwrap();
-            unsafe { p.as_ptr().cast::<usize>().write(i) };
-            p.as_ptr() as usize
-        }).collect()).join().unwrap()
+        s.spawn(|| {
+            (0..n)
+                .map(|i| {
+                    let p = c.alloc(Gfp::KERNEL).unwrap();
+                    unsafe { p.as_ptr().cast::<usize>().write(i) };
+                    p.as_ptr() as usize
+                })
+                .collect()
+        })
+        .join()
+        .unwrap()
     });
     // The allocating thread has exited: its array went back to the slabs.
     assert_eq!(c.info().active_objs, n);
@@ -267,8 +376,11 @@ fn cross_thread_frees_and_thread_exit_flush() {
 
 #[test]
 fn destroy_drains_arrays_of_live_threads() {
-    let pages = test_pages();
-    let c = KmemCache::builder("drain_live", 64).pages(pages).create().unwrap();
+    let pages = test_pages!();
+    let c = KmemCache::builder("drain_live", 64)
+        .pages(pages)
+        .create()
+        .unwrap();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let cr = &c;
@@ -283,7 +395,10 @@ fn destroy_drains_arrays_of_live_threads() {
             go_rx.recv().unwrap();
         });
         ready_rx.recv().unwrap();
-        assert!(c.info().active_objs >= 50, "objects sit in the other thread's array");
+        assert!(
+            c.info().active_objs >= 50,
+            "objects sit in the other thread's array"
+        );
         // shrink reaches into the live thread's array.
         c.shrink();
         assert_eq!(c.info().active_objs, 0);
@@ -322,8 +437,11 @@ fn destroy_drains_arrays_of_live_threads() {
 
 #[test]
 fn free_limit_releases_emptied_slabs() {
-    let pages = test_pages();
-    let c = KmemCache::builder("free_limit", 1024).pages(pages).create().unwrap();
+    let pages = test_pages!();
+    let c = KmemCache::builder("free_limit", 1024)
+        .pages(pages)
+        .create()
+        .unwrap();
     let g = c.geometry();
     let free_limit = (1 + kmem_platform::cpu::nr_cpus()) * g.batchcount as usize + g.num;
     let n = 4 * free_limit + (g.limit + g.shared * g.batchcount) as usize;
@@ -335,15 +453,21 @@ fn free_limit_releases_emptied_slabs() {
     let i = c.info();
     // Objects held in arrays and the shared array are at most limit + shared*batch.
     let free_in_slabs = i.num_objs - i.active_objs;
-    assert!(free_in_slabs <= free_limit + g.num, "{free_in_slabs} free objects kept, limit {free_limit}");
+    assert!(
+        free_in_slabs <= free_limit + g.num,
+        "{free_in_slabs} free objects kept, limit {free_limit}"
+    );
     assert!(i.num_slabs < slabs_before);
     c.check().unwrap();
 }
 
 #[test]
 fn bulk_is_all_or_nothing() {
-    let pages = test_pages();
-    let c = KmemCache::builder("bulk", 512).pages(pages).create().unwrap();
+    let pages = test_pages!();
+    let c = KmemCache::builder("bulk", 512)
+        .pages(pages)
+        .create()
+        .unwrap();
     let mut v = vec![std::ptr::null_mut(); 100];
     c.alloc_bulk(Gfp::KERNEL, &mut v).unwrap();
     assert!(v.iter().all(|p| !p.is_null()));
@@ -352,7 +476,10 @@ fn bulk_is_all_or_nothing() {
     // No more regions than the one mapped: a bulk bigger than it must fail
     // and leave nothing behind.
     pages.set_max_pages(1024);
-    let huge = KmemCache::builder("bulk_big", 32768).pages(pages).create().unwrap();
+    let huge = KmemCache::builder("bulk_big", 32768)
+        .pages(pages)
+        .create()
+        .unwrap();
     let mut big = vec![std::ptr::null_mut(); 200];
     let (r, _) = capture(|| huge.alloc_bulk(Gfp::KERNEL, &mut big));
     assert_eq!(r, Err(SlabError::NoMemory));
@@ -369,7 +496,10 @@ fn bulk_is_all_or_nothing() {
 
 #[test]
 fn slabinfo_has_linux_layout() {
-    let c = KmemCache::builder("slabinfo_test_cache", 200).flags(SlabFlags::HWCACHE_ALIGN).create().unwrap();
+    let c = KmemCache::builder("slabinfo_test_cache", 200)
+        .flags(SlabFlags::HWCACHE_ALIGN)
+        .create()
+        .unwrap();
     let p = c.alloc(Gfp::KERNEL).unwrap();
     let mut s = String::new();
     kmem_slab::write_slabinfo(&mut s).unwrap();
@@ -377,13 +507,29 @@ fn slabinfo_has_linux_layout() {
     assert_eq!(lines.next(), Some("slabinfo - version: 2.1"));
     assert_eq!(
         lines.next(),
-        Some("# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>")
+        Some(
+            "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>"
+        )
     );
-    let row = s.lines().find(|l| l.starts_with("slabinfo_test_cache ")).unwrap();
+    let row = s
+        .lines()
+        .find(|l| l.starts_with("slabinfo_test_cache "))
+        .unwrap();
     let i = c.info();
     let want = format!(
         "{:<17} {:>6} {:>6} {:>6} {:>4} {:>4} : tunables {:>4} {:>4} {:>4} : slabdata {:>6} {:>6} {:>6}",
-        "slabinfo_test_cache", i.active_objs, i.num_objs, 256, 16, 1, 120, 60, i.sharedfactor, 1, 1, 0
+        "slabinfo_test_cache",
+        i.active_objs,
+        i.num_objs,
+        256,
+        16,
+        1,
+        120,
+        60,
+        i.sharedfactor,
+        1,
+        1,
+        0
     );
     assert_eq!(row, want);
     unsafe { c.free(p).unwrap() };
@@ -417,9 +563,17 @@ fn typed_cache_drops_objects_with_their_slabs() {
     }
     let made_now = made.load(Ordering::SeqCst);
     assert_eq!(made_now, c.raw().geometry().num);
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "objects are not dropped on free");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "objects are not dropped on free"
+    );
     c.shrink();
-    assert_eq!(drops.load(Ordering::SeqCst), made_now, "dropped with their slab");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        made_now,
+        "dropped with their slab"
+    );
     drop(c);
 }
 use kmem_slab::Obj;
