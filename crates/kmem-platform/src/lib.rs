@@ -29,6 +29,8 @@ extern crate std;
 pub mod cpu;
 pub mod diag;
 pub mod lock;
+#[cfg(miri)]
+mod miri_roots;
 mod os;
 mod source;
 #[cfg(feature = "std")]

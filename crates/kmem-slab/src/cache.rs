@@ -994,20 +994,22 @@ pub unsafe fn destroy_raw(p: *mut core::ffi::c_void) -> Result<(), SlabError> {
 /// # Safety
 /// As for [`destroy_raw`].
 unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
+    if !CACHES.lock().contains(inner) {
+        kmem_report!("kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)", inner);
+        return Err(SlabError::WrongCache { addr: inner as usize });
+    }
+    // SAFETY: listed, so live; the caller promises no one else uses it now.
+    let c = unsafe { &*inner };
+    // Drain every thread's array (and free them) and the shared array, and
+    // release free slabs. The cache list lock is not held: object
+    // destructors of a typed cache run here and may use other caches.
+    c.shrink(true);
     let mut list = CACHES.lock();
     if !list.contains(inner) {
         drop(list);
-        kmem_report!(
-            "kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)",
-            inner
-        );
-        return Err(SlabError::WrongCache {
-            addr: inner as usize,
-        });
+        kmem_report!("kmem_cache_destroy: {:p} was destroyed concurrently", inner);
+        return Err(SlabError::WrongCache { addr: inner as usize });
     }
-    // SAFETY: listed, so live.
-    let c = unsafe { &*inner };
-    c.shrink(true);
     let live = c.active_objects();
     if live > 0 {
         drop(list);

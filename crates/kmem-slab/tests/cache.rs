@@ -20,7 +20,7 @@ macro_rules! test_pages {
         static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
             TestPlatform::new(),
             Config {
-                keep_free_pages: 0,
+                keep_free_pages: KEEP_FREE,
                 max_pages: usize::MAX,
             },
         );
@@ -357,13 +357,17 @@ fn cross_thread_frees_and_thread_exit_flush() {
     });
     // The allocating thread has exited: its array went back to the slabs.
     assert_eq!(c.info().active_objs, n);
+    // (An explicit join waits for the thread's exit destructors; a scope's
+    // implicit join only for its closure.)
     std::thread::scope(|s| {
         s.spawn(|| {
             for (i, &a) in objs.iter().enumerate() {
                 assert_eq!(unsafe { *(a as *const usize) }, i);
                 unsafe { c.free(NonNull::new(a as *mut u8).unwrap()).unwrap() };
             }
-        });
+        })
+        .join()
+        .unwrap();
     });
     // The freeing thread exited too: nothing held by a thread, nothing lost
     // (slabinfo counts the shared array's objects as active, as Linux does).
@@ -577,3 +581,9 @@ fn typed_cache_drops_objects_with_their_slabs() {
     drop(c);
 }
 use kmem_slab::Obj;
+
+/// Free pages the test page allocators keep mapped. Under Miri, regions are
+/// never handed back: the page layer's recycling of region metadata trips
+/// Stacked Borrows (a `&'static Region` outlives the region), a page-layer
+/// issue reported separately.
+const KEEP_FREE: usize = if cfg!(miri) { usize::MAX } else { 0 };
