@@ -995,8 +995,13 @@ pub unsafe fn destroy_raw(p: *mut core::ffi::c_void) -> Result<(), SlabError> {
 /// As for [`destroy_raw`].
 unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
     if !CACHES.lock().contains(inner) {
-        kmem_report!("kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)", inner);
-        return Err(SlabError::WrongCache { addr: inner as usize });
+        kmem_report!(
+            "kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)",
+            inner
+        );
+        return Err(SlabError::WrongCache {
+            addr: inner as usize,
+        });
     }
     // SAFETY: listed, so live; the caller promises no one else uses it now.
     let c = unsafe { &*inner };
@@ -1008,7 +1013,9 @@ unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
     if !list.contains(inner) {
         drop(list);
         kmem_report!("kmem_cache_destroy: {:p} was destroyed concurrently", inner);
-        return Err(SlabError::WrongCache { addr: inner as usize });
+        return Err(SlabError::WrongCache {
+            addr: inner as usize,
+        });
     }
     let live = c.active_objects();
     if live > 0 {

@@ -430,11 +430,11 @@ pub(crate) fn current_raw() -> *mut ThreadCaches {
     #[cfg(feature = "std")]
     {
         TC.try_with(|c| c.get())
-            .unwrap_or(DEAD as *mut ThreadCaches)
+            .unwrap_or(ptr::without_provenance_mut(DEAD))
     }
     #[cfg(not(feature = "std"))]
     {
-        DEAD as *mut ThreadCaches
+        ptr::without_provenance_mut(DEAD)
     }
 }
 
@@ -498,7 +498,7 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     if t.is_null() {
         return;
     }
-    let _ = TC.try_with(|c| c.set(DEAD as *mut ThreadCaches));
+    let _ = TC.try_with(|c| c.set(ptr::without_provenance_mut(DEAD)));
     let mut destroy = crate::node::DestroyList::new();
     {
         let mut list = THREADS.lock();

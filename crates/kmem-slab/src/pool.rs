@@ -146,7 +146,8 @@ impl FixedPool {
     ///
     /// `p` came from `alloc` on this pool with the same `pages`, and is not used again.
     pub(crate) unsafe fn free(&self, pages: &dyn SlabPages, p: NonNull<u8>) {
-        let blk = (p.as_ptr() as usize & !(self.block_size() - 1)) as *mut PoolBlock;
+        let mask = !(self.block_size() - 1);
+        let blk = p.as_ptr().map_addr(|a| a & mask).cast::<PoolBlock>();
         let release = {
             let mut s = self.state.lock();
             // SAFETY: `p` lies in a live block of this pool (the caller's
