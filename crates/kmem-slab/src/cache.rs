@@ -766,11 +766,19 @@ impl KmemCache {
     /// object already freed — is refused with a report naming the cache, and
     /// nothing changes.
     ///
-    /// Double frees are caught by a state byte per object kept off-slab:
-    /// every free that follows the object's previous free (with no allocation
-    /// in between) is refused. Two threads freeing the same object at the
-    /// same instant can both pass (the check is a load and a store, not an
-    /// atomic exchange, to keep the fast path free of read-modify-writes).
+    /// Double frees are caught by a state byte per object, kept off-slab and
+    /// written with plain atomic stores (no read-modify-write): every free
+    /// that follows the object's previous free with no allocation in between
+    /// is refused, as is a free of an object the cache never handed out.
+    /// Not caught: two threads freeing the same object at the same instant
+    /// (both may pass the load before either stores), and a stale pointer
+    /// freed after the object was handed out again (that frees the new
+    /// owner's object — a use-after-free no allocator can tell from a free).
+    ///
+    /// The fast path checks the pointer against a per-thread memo of the last
+    /// slab it validated through the page descriptors (invalidated whenever a
+    /// slab of the cache is destroyed); other pointers take the slow path,
+    /// which looks their page descriptor up.
     ///
     /// ```
     /// let c = kmem_slab::KmemCache::new("f", 48, 0).unwrap();

@@ -50,7 +50,7 @@ proptest! {
         size in prop_oneof![Just(8usize), Just(24), Just(64), Just(200), Just(1000), Just(5000)],
         align_pow in 0u32..8,
         hw in any::<bool>(),
-        ops in proptest::collection::vec(op(), 1..if cfg!(miri) { 30 } else { 400 }),
+        ops in proptest::collection::vec(op(), 1..if cfg!(miri) { 20 } else { 400 }),
     ) {
         let pages: &'static PageAllocator<TestPlatform> = Box::leak(Box::new(PageAllocator::with_config(
             TestPlatform::new(),
