@@ -240,10 +240,23 @@ impl CacheInner {
         objs: &[Entry],
         destroy: &mut DestroyList,
     ) {
+        // Objects freed together usually share a slab: remember the last
+        // block looked up. Sound because every entry is an object of this
+        // cache and no slab of it can go away while the node lock is held
+        // (emptied slabs only move to `destroy`, destroyed after unlock).
+        let mut last_base = 0usize;
+        let mut last_slab: *mut Slab = ptr::null_mut();
         for e in objs {
             // SAFETY: per the contract.
             unsafe {
-                let s = self.slab_of(e.obj);
+                let base = e.obj as usize & self.slab_mask;
+                let s = if base == last_base {
+                    last_slab
+                } else {
+                    last_base = base;
+                    last_slab = self.slab_of(e.obj);
+                    last_slab
+                };
                 debug_assert!(!s.is_null());
                 let idx = self.index_in((*s).s_mem, e.obj as usize);
                 Slab::put_obj(s, idx);
