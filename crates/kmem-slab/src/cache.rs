@@ -264,6 +264,8 @@ fn calculate_slab_order(size: usize) -> Option<(u32, usize, usize)> {
 pub struct KmemCache {
     /// A live descriptor, owned by this handle.
     inner: NonNull<CacheInner>,
+    /// A copy of the descriptor's `id` (one dependent load less on the fast paths).
+    id: u32,
 }
 
 // SAFETY: every operation on the descriptor is thread-safe (see `CacheInner`).
@@ -458,6 +460,8 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
         Ok(KmemCache {
             // SAFETY: `inner` is non-null (from a block).
             inner: unsafe { NonNull::new_unchecked(inner) },
+            // SAFETY: set above, fixed from now on.
+            id: unsafe { (*inner).id },
         })
     }
 }
@@ -738,7 +742,7 @@ impl KmemCache {
     #[inline]
     pub fn alloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
         let c = self.inner();
-        if let Some(p) = cpu_cache::fast_alloc(c) {
+        if let Some(p) = cpu_cache::fast_alloc(c, self.id) {
             if gfp.zero() {
                 // SAFETY: a fresh object of `object_size` bytes.
                 unsafe { ptr::write_bytes(p, 0, c.object_size as usize) };
@@ -796,7 +800,7 @@ impl KmemCache {
     #[inline]
     pub unsafe fn free(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
-        if cpu_cache::fast_free(c, p.as_ptr() as usize) {
+        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
             return Ok(());
         }
         c.free_slow(p.as_ptr() as usize)
@@ -956,7 +960,12 @@ impl KmemCache {
     /// `p` came from `into_raw` and the cache was not destroyed; only one
     /// handle may own it.
     pub unsafe fn from_raw(p: NonNull<core::ffi::c_void>) -> KmemCache {
-        KmemCache { inner: p.cast() }
+        // SAFETY: the caller passes a live descriptor.
+        let id = unsafe { p.cast::<CacheInner>().as_ref().id };
+        KmemCache {
+            inner: p.cast(),
+            id,
+        }
     }
 
     /// Borrows a cache from a raw pointer without owning it, if `p` is a live
@@ -977,9 +986,10 @@ impl KmemCache {
         if b.addr != a || b.desc.kind() != PageKind::Pages || b.desc.owner() != a ^ CACHE_MAGIC {
             return None;
         }
-        let h = core::mem::ManuallyDrop::new(KmemCache {
-            inner: NonNull::new(p)?.cast(),
-        });
+        let inner = NonNull::new(p)?.cast::<CacheInner>();
+        // SAFETY: the page descriptor says `p` is a live cache descriptor.
+        let id = unsafe { inner.as_ref().id };
+        let h = core::mem::ManuallyDrop::new(KmemCache { inner, id });
         Some(f(&h))
     }
 }

@@ -558,7 +558,8 @@ pub(crate) fn with_own_array<R>(c: &CacheInner, f: impl FnOnce(*mut ArrayCache) 
 
 /// Fast path: pops an object from the calling thread's array cache for `c`.
 #[inline(always)]
-pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
+pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
+    debug_assert_eq!(id, c.id);
     let t = current_raw();
     if (t as usize) <= DEAD {
         return None;
@@ -569,7 +570,7 @@ pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
         return None;
     }
     // SAFETY: a live cache's id is below MAX_CACHES.
-    let ac = unsafe { t.slots.get_unchecked(c.id as usize) }.load(Ordering::Relaxed);
+    let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
     let mut out = None;
     if !ac.is_null() {
         // SAFETY: the array is ours: remote threads touch it only while we are
@@ -594,7 +595,8 @@ pub(crate) fn fast_alloc(c: &CacheInner) -> Option<*mut u8> {
 /// `false`: the slow path must do it (memo miss, bad pointer, full array,
 /// frozen, no array).
 #[inline(always)]
-pub(crate) fn fast_free(c: &CacheInner, addr: usize) -> bool {
+pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
+    debug_assert_eq!(id, c.id);
     let t = current_raw();
     if (t as usize) <= DEAD {
         return false;
@@ -605,7 +607,7 @@ pub(crate) fn fast_free(c: &CacheInner, addr: usize) -> bool {
         return false;
     }
     // SAFETY: a live cache's id is below MAX_CACHES.
-    let ac = unsafe { t.slots.get_unchecked(c.id as usize) }.load(Ordering::Relaxed);
+    let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
     let mut done = false;
     if !ac.is_null() {
         // SAFETY: the array is ours (as in `fast_alloc`). The memo describes
