@@ -27,7 +27,8 @@ struct L2 {
     next: [AtomicPtr<L3>; 1 << L2_BITS],
 }
 
-static L1: [AtomicPtr<L2>; 1 << L1_BITS] = [const { AtomicPtr::new(ptr::null_mut()) }; 1 << L1_BITS];
+static L1: [AtomicPtr<L2>; 1 << L1_BITS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; 1 << L1_BITS];
 static GROW: kmem_platform::Mutex<()> = kmem_platform::Mutex::new(());
 
 #[inline]
@@ -75,7 +76,9 @@ fn slot_cell(addr: u64, create: bool) -> Option<&'static AtomicPtr<Region>> {
         let _g = GROW.lock();
         l2 = L1[i1].load(Ordering::Acquire);
         if l2.is_null() {
-            l2 = crate::meta::alloc_permanent(core::mem::size_of::<L2>(), 64)?.as_ptr().cast();
+            l2 = crate::meta::alloc_permanent(core::mem::size_of::<L2>(), 64)?
+                .as_ptr()
+                .cast();
             L1[i1].store(l2, Ordering::Release);
         }
     }
@@ -89,7 +92,9 @@ fn slot_cell(addr: u64, create: bool) -> Option<&'static AtomicPtr<Region>> {
         let _g = GROW.lock();
         l3 = cell2.load(Ordering::Acquire);
         if l3.is_null() {
-            l3 = crate::meta::alloc_permanent(core::mem::size_of::<L3>(), 64)?.as_ptr().cast();
+            l3 = crate::meta::alloc_permanent(core::mem::size_of::<L3>(), 64)?
+                .as_ptr()
+                .cast();
             cell2.store(l3, Ordering::Release);
         }
     }
@@ -108,7 +113,11 @@ pub(crate) enum RegisterError {
 
 /// Publishes `region` for every 4 MiB slot that `[start, end)` touches.
 /// All or nothing.
-pub(crate) fn register(start: usize, end: usize, region: NonNull<Region>) -> Result<(), RegisterError> {
+pub(crate) fn register(
+    start: usize,
+    end: usize,
+    region: NonNull<Region>,
+) -> Result<(), RegisterError> {
     if end as u64 > ADDRESS_LIMIT || start >= end {
         return Err(RegisterError::NoMemory);
     }
@@ -116,7 +125,15 @@ pub(crate) fn register(start: usize, end: usize, region: NonNull<Region>) -> Res
     let last = (end - 1) >> REGION_SHIFT;
     for s in first..=last {
         let cell = slot_cell((s as u64) << REGION_SHIFT, true).ok_or(RegisterError::NoMemory)?;
-        if cell.compare_exchange(ptr::null_mut(), region.as_ptr(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if cell
+            .compare_exchange(
+                ptr::null_mut(),
+                region.as_ptr(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
             // Roll back what this call published.
             for t in first..s {
                 if let Some(c) = slot_cell((t as u64) << REGION_SHIFT, false) {
@@ -133,7 +150,12 @@ pub(crate) fn register(start: usize, end: usize, region: NonNull<Region>) -> Res
 pub(crate) fn unregister(start: usize, end: usize, region: NonNull<Region>) {
     for s in (start >> REGION_SHIFT)..=((end - 1) >> REGION_SHIFT) {
         if let Some(c) = slot_cell((s as u64) << REGION_SHIFT, false) {
-            let _ = c.compare_exchange(region.as_ptr(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+            let _ = c.compare_exchange(
+                region.as_ptr(),
+                ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
 }

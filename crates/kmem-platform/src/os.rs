@@ -31,7 +31,11 @@ mod imp {
     use super::*;
 
     pub(super) fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
-        let span = if align > PAGE_SIZE { size.checked_add(align - PAGE_SIZE)? } else { size };
+        let span = if align > PAGE_SIZE {
+            size.checked_add(align - PAGE_SIZE)?
+        } else {
+            size
+        };
         // SAFETY: an anonymous private mapping at an address of the kernel's
         // choosing touches no existing memory.
         let raw = unsafe {
@@ -91,7 +95,8 @@ mod imp {
     }
     #[cfg(feature = "std")]
     pub(super) unsafe fn unmap_aligned(ptr: NonNull<u8>, size: usize, align: usize) {
-        let layout = std::alloc::Layout::from_size_align(size, align).expect("layout of a live mapping");
+        let layout =
+            std::alloc::Layout::from_size_align(size, align).expect("layout of a live mapping");
         #[cfg(miri)]
         crate::miri_roots::remove(ptr.as_ptr());
         // SAFETY: allocated by `map` above with this layout.
