@@ -83,11 +83,10 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
     let mut info = String::new();
     slab::write_slabinfo(&mut info).map_err(io::Error::other)?;
     let names = ["dentry ", "skbuff_head_cache ", "task_struct "];
-    for line in info
-        .lines()
-        .take(2)
-        .chain(info.lines().filter(|l| names.iter().any(|n| l.starts_with(n))))
-    {
+    for line in info.lines().take(2).chain(
+        info.lines()
+            .filter(|l| names.iter().any(|n| l.starts_with(n))),
+    ) {
         writeln!(out, "{line}")?;
     }
 
