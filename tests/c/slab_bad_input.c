@@ -1,6 +1,9 @@
 /* slab: every bad input is refused with a report naming the cache, and the
  * cache stays consistent and usable. */
 #include <kmem.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include "check.h"
 
 static int reported(const char *out, const char *a, const char *b) {
@@ -97,6 +100,18 @@ int main(void) {
     out = stderr_capture_end();
     CHECK(reported(out, "kmem_cache_create(zero)", NULL));
     CHECK(reported(out, "kmem_cache_create(align3)", "alignment"));
+
+    /* SLAB_PANIC: a cache that cannot be created aborts the process. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        kmem_cache_create("panics", 0, 0, SLAB_PANIC, NULL);
+        _exit(0); /* not reached */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 
     /* Bulk: bad entries are reported and skipped. */
     void *v[3] = { kmem_cache_alloc(b, GFP_KERNEL), &on_stack, NULL };

@@ -13,16 +13,10 @@ use crate::KmemCache;
 use crate::cpu_cache::{ArrayCache, FreezeFlags};
 use crate::node::DestroyList;
 
-/// Free pages the test page allocators keep mapped. Under Miri, regions are
-/// never handed back: the page layer's recycling of region metadata trips
-/// Stacked Borrows (a `&'static Region` outlives the region), a page-layer
-/// issue reported separately.
-const KEEP_FREE: usize = if cfg!(miri) { usize::MAX } else { 0 };
-
 static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
     TestPlatform::new(),
     Config {
-        keep_free_pages: KEEP_FREE,
+        keep_free_pages: 0,
         max_pages: usize::MAX,
     },
 );

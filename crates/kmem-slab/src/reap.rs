@@ -133,12 +133,6 @@ static SHRINKER: AtomicBool = AtomicBool::new(false);
 
 /// Registers [`slab_shrinker`] with the page layer once.
 pub(crate) fn register_shrinker_once() {
-    // Not under Miri: the page layer keeps shrinkers as integers and calls
-    // them through a pointer without provenance (a page-layer issue, reported
-    // separately); the shrinker itself is tested natively.
-    if cfg!(miri) {
-        return;
-    }
     if !SHRINKER.load(Ordering::Acquire) && !SHRINKER.swap(true, Ordering::AcqRel) {
         kmem_page::register_shrinker(slab_shrinker);
     }

@@ -20,7 +20,7 @@ macro_rules! test_pages {
         static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
             TestPlatform::new(),
             Config {
-                keep_free_pages: KEEP_FREE,
+                keep_free_pages: 0,
                 max_pages: usize::MAX,
             },
         );
@@ -581,9 +581,3 @@ fn typed_cache_drops_objects_with_their_slabs() {
     drop(c);
 }
 use kmem_slab::Obj;
-
-/// Free pages the test page allocators keep mapped. Under Miri, regions are
-/// never handed back: the page layer's recycling of region metadata trips
-/// Stacked Borrows (a `&'static Region` outlives the region), a page-layer
-/// issue reported separately.
-const KEEP_FREE: usize = if cfg!(miri) { usize::MAX } else { 0 };

@@ -13,12 +13,6 @@ use kmem_platform::TestPlatform;
 use kmem_slab::{KmemCache, SlabFlags};
 use proptest::prelude::*;
 
-/// Free pages the test page allocators keep mapped. Under Miri, regions are
-/// never handed back: the page layer's recycling of region metadata trips
-/// Stacked Borrows (a `&'static Region` outlives the region), a page-layer
-/// issue reported separately.
-const KEEP_FREE: usize = if cfg!(miri) { usize::MAX } else { 0 };
-
 #[derive(Debug, Clone)]
 enum Op {
     Alloc,
@@ -54,7 +48,7 @@ proptest! {
     ) {
         let pages: &'static PageAllocator<TestPlatform> = Box::leak(Box::new(PageAllocator::with_config(
             TestPlatform::new(),
-            Config { keep_free_pages: KEEP_FREE, max_pages: usize::MAX },
+            Config { keep_free_pages: 0, max_pages: usize::MAX },
         )));
         let align = 1usize << (align_pow + 3);
         let flags = if hw { SlabFlags::HWCACHE_ALIGN } else { SlabFlags::empty() };

@@ -12,12 +12,6 @@ use kmem_page::{Config, Gfp, PageAllocator};
 use kmem_platform::TestPlatform;
 use kmem_slab::KmemCache;
 
-/// Free pages the test page allocators keep mapped. Under Miri, regions are
-/// never handed back: the page layer's recycling of region metadata trips
-/// Stacked Borrows (a `&'static Region` outlives the region), a page-layer
-/// issue reported separately.
-const KEEP_FREE: usize = if cfg!(miri) { usize::MAX } else { 0 };
-
 const SIZE: usize = 96;
 
 fn checksum(id: u64) -> u64 {
@@ -52,7 +46,7 @@ fn objects_freed_by_other_threads_stay_intact() {
     static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
         TestPlatform::new(),
         Config {
-            keep_free_pages: KEEP_FREE,
+            keep_free_pages: 0,
             max_pages: usize::MAX,
         },
     );
