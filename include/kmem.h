@@ -79,8 +79,10 @@ int   kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr, void **p
 void  kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p);
 /* Releases every free slab: 0 if no slab is left, 1 if some are in use. */
 int   kmem_cache_shrink(struct kmem_cache *s);
-/* Live objects: reported (name and count), the cache is kept and stays usable.
- * A pointer that is not a live cache (destroyed twice) is reported and ignored. */
+/* Drains every thread's array cache for `s` first. Live objects: reported (name
+ * and count), the cache is kept and stays usable. A pointer that is not a live
+ * cache (destroyed twice) is reported and ignored. As in Linux, no other thread
+ * may use the cache while it is being destroyed. */
 void  kmem_cache_destroy(struct kmem_cache *s);
 unsigned int kmem_cache_size(struct kmem_cache *s);     /* the size asked for */
 

@@ -9,6 +9,13 @@ use kmem_platform::PageSource;
 /// The page-layer calls a cache makes: blocks for slabs ([`PageKind::Slab`])
 /// and for its own bookkeeping ([`PageKind::Pages`]).
 ///
+/// # Safety
+///
+/// `alloc_block` must return a block of the kmem page layer — aligned to its
+/// size, registered so that [`kmem_page::lookup_block`] finds its head
+/// descriptor, marked `kind`, and used by nothing else until `free_block`.
+/// The slab layer keeps its cache and slab in that descriptor and trusts it.
+///
 /// Implemented for every [`PageAllocator`], so a cache can live over
 /// [`kmem_page::global()`] (the default), a [`TestPlatform`](kmem_platform::TestPlatform)
 /// or a `no_std` region.
@@ -21,7 +28,7 @@ use kmem_platform::PageSource;
 /// // SAFETY: `p` is the order-0 slab block just allocated.
 /// unsafe { pages.free_block(p, 0, PageKind::Slab) };
 /// ```
-pub trait SlabPages: Sync + 'static {
+pub unsafe trait SlabPages: Sync + 'static {
     /// A block of `2^order` pages marked `kind`, aligned to its size, or `None`.
     fn alloc_block(&self, order: u32, gfp: Gfp, kind: PageKind) -> Option<NonNull<u8>>;
     /// Gives a block back.
@@ -33,7 +40,9 @@ pub trait SlabPages: Sync + 'static {
     unsafe fn free_block(&self, p: NonNull<u8>, order: u32, kind: PageKind);
 }
 
-impl<S: PageSource + 'static> SlabPages for PageAllocator<S> {
+// SAFETY: a `PageAllocator` hands out registered, size-aligned blocks of the
+// requested kind, owned by the caller until freed.
+unsafe impl<S: PageSource + 'static> SlabPages for PageAllocator<S> {
     fn alloc_block(&self, order: u32, gfp: Gfp, kind: PageKind) -> Option<NonNull<u8>> {
         self.alloc_kind(order, gfp, kind).ok()
     }

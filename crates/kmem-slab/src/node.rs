@@ -208,19 +208,22 @@ impl CacheInner {
                 } else {
                     break;
                 };
-                let mut took = 0usize;
-                while (*s).active < self.num && moved < batch {
+                let take = (self.num - (*s).active).min(batch - moved);
+                let s_mem = (*s).s_mem;
+                let size = self.size as usize;
+                let state0 = Slab::state(s, 0);
+                let mut avail = (*ac).avail;
+                for _ in 0..take {
                     let idx = Slab::get_obj(s);
-                    let e = Entry {
-                        obj: ((*s).s_mem + idx * self.size as usize) as *mut u8,
-                        state: Slab::state(s, idx),
+                    *ArrayCache::entry(ac, avail) = Entry {
+                        obj: (s_mem + idx * size) as *mut u8,
+                        state: state0.add(idx),
                     };
-                    *ArrayCache::entry(ac, (*ac).avail) = e;
-                    (*ac).avail += 1;
-                    moved += 1;
-                    took += 1;
+                    avail += 1;
                 }
-                n.free_objects -= took;
+                (*ac).avail = avail;
+                moved += take;
+                n.free_objects -= take as usize;
                 n.fixup(s);
             }
             moved
@@ -241,29 +244,36 @@ impl CacheInner {
         destroy: &mut DestroyList,
     ) {
         // Objects freed together usually share a slab: remember the last
-        // block looked up. Sound because every entry is an object of this
-        // cache and no slab of it can go away while the node lock is held
-        // (emptied slabs only move to `destroy`, destroyed after unlock).
+        // block looked up, and move a slab between lists once per run of its
+        // objects. Sound because every entry is an object of this cache and
+        // no slab of it can go away while the node lock is held (emptied
+        // slabs only move to `destroy`, destroyed after unlock).
         let mut last_base = 0usize;
         let mut last_slab: *mut Slab = ptr::null_mut();
+        let size = self.size as usize;
         for e in objs {
             // SAFETY: per the contract.
             unsafe {
                 let base = e.obj as usize & self.slab_mask;
-                let s = if base == last_base {
-                    last_slab
-                } else {
+                if base != last_base {
+                    if !last_slab.is_null() {
+                        n.fixup(last_slab);
+                    }
                     last_base = base;
                     last_slab = self.slab_of(e.obj);
-                    last_slab
-                };
+                }
+                let s = last_slab;
                 debug_assert!(!s.is_null());
                 let idx = self.index_in((*s).s_mem, e.obj as usize);
+                debug_assert_eq!((*s).s_mem + idx * size, e.obj as usize);
                 Slab::put_obj(s, idx);
-                n.free_objects += 1;
-                n.fixup(s);
             }
         }
+        if !last_slab.is_null() {
+            // SAFETY: a live slab of this node; the lock is held.
+            unsafe { n.fixup(last_slab) };
+        }
+        n.free_objects += objs.len();
         while n.free_objects > n.free_limit && !n.free.head.is_null() {
             let s = n.free.pop().expect("non-empty free list");
             n.free_objects -= self.num as usize;
