@@ -581,3 +581,42 @@ fn typed_cache_drops_objects_with_their_slabs() {
     drop(c);
 }
 use kmem_slab::Obj;
+
+#[test]
+fn large_objects_without_a_shared_array() {
+    let pages = test_pages!();
+    // 200 000 B: limit 1, no shared array (objects above a page), order 6.
+    let c = KmemCache::builder("large", 200_000)
+        .pages(pages)
+        .create()
+        .unwrap();
+    let g = c.geometry();
+    assert_eq!((g.limit, g.batchcount, g.shared), (1, 1, 0));
+    assert_eq!((g.order, g.num), (6, 1));
+    let n = if cfg!(miri) { 3 } else { 20 };
+    let v: Vec<_> = (0..n).map(|_| c.alloc(Gfp::KERNEL).unwrap()).collect();
+    for (i, p) in v.iter().enumerate() {
+        unsafe { p.as_ptr().add(199_999).write(i as u8) };
+    }
+    for (i, p) in v.iter().enumerate() {
+        assert_eq!(unsafe { *p.as_ptr().add(199_999) }, i as u8);
+    }
+    std::thread::scope(|s| {
+        let v: Vec<usize> = v.iter().map(|p| p.as_ptr() as usize).collect();
+        let c = &c;
+        s.spawn(move || {
+            for p in v {
+                unsafe { c.free(NonNull::new(p as *mut u8).unwrap()).unwrap() };
+            }
+        })
+        .join()
+        .unwrap();
+    });
+    c.check().unwrap();
+    assert_eq!(c.info().active_objs, 0);
+    assert_eq!(c.info().sharedavail, 0);
+    c.shrink();
+    assert_eq!(c.info().num_slabs, 0);
+    drop(c);
+    assert_eq!(pages.stats().allocated_pages, 0);
+}
