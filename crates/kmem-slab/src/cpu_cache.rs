@@ -28,9 +28,12 @@
 //! `membarrier(2)` (every running thread executes a full barrier: the
 //! asymmetric half of Dekker's protocol), then waits for `active == 0`. From
 //! then on the owner's fast path sees `frozen` and takes its slow path, which
-//! blocks on `lock` until the remote side is done. Where `membarrier` is not
-//! available (and under Miri and loom) the owner uses a real `SeqCst` fence
-//! instead — slower, equally correct.
+//! blocks on `lock` until the remote side is done. Under Miri and loom, and
+//! on systems other than Linux, the owner uses a real `SeqCst` fence instead
+//! (the symmetric form of the protocol, which loom checks). On a Linux kernel
+//! without `membarrier` (before 4.3, or blocked by seccomp) a thread's arrays
+//! are frozen for good: every operation takes the slow path under the
+//! thread's own lock — slower, equally correct.
 
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -185,6 +188,7 @@ pub(crate) struct FreezeFlags {
 }
 
 impl FreezeFlags {
+    #[cfg_attr(not(any(feature = "std", loom)), allow(dead_code))]
     pub(crate) fn new(always_slow: bool) -> Self {
         let rest = if always_slow { 2 } else { 0 };
         FreezeFlags {
@@ -274,6 +278,7 @@ unsafe impl Sync for ThreadCaches {}
 
 const _: () = assert!(core::mem::size_of::<ThreadCaches>() <= 2 * kmem_platform::PAGE_SIZE);
 /// Order of a `ThreadCaches` block.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 const TC_ORDER: u32 = 1;
 
 /// The barrier a remote thread runs between `freeze` and `wait_quiescent`.
@@ -351,6 +356,7 @@ impl ThreadList {
         })
     }
 
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     fn push(&mut self, t: *mut ThreadCaches) {
         // SAFETY: `t` is live and unlisted; the list lock is held (`&mut self`).
         unsafe {
@@ -363,6 +369,7 @@ impl ThreadList {
         self.head = t;
     }
 
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     fn remove(&mut self, t: *mut ThreadCaches) {
         // SAFETY: `t` is live and listed; the list lock is held.
         unsafe {
