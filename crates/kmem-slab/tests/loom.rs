@@ -17,9 +17,8 @@ use loom::sync::Arc;
 /// counters add up and every slab is consistent.
 #[test]
 fn exchange_conserves_objects() {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
-    b.check(|| {
+    // Exhaustive: no preemption bound (a few seconds in release).
+    loom::model(|| {
         let m = Arc::new(Model::new(64));
         let hs: Vec<_> = (0..2)
             .map(|_| {
@@ -58,9 +57,8 @@ fn exchange_conserves_objects() {
 /// thread's array and come back out of it.
 #[test]
 fn cross_thread_free() {
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
-    b.check(|| {
+    // Exhaustive: no preemption bound (a few seconds in release).
+    loom::model(|| {
         let m = Arc::new(Model::new(32));
         let (tx, rx) = loom::sync::mpsc::channel();
         let m1 = m.clone();
