@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # Crates whose tests also run under Miri (the unsafe core).
-MIRI_CRATES=(kmem-platform kmem-page)
+MIRI_CRATES=(kmem-platform kmem-page kmem-genalloc kmem-mempool)
+# Crates with loom models (tests/loom.rs, built with --cfg loom).
+LOOM_CRATES=(kmem-mempool)
 
 step "toolchain: nightly miri and rust-src"
 if ! cargo +nightly miri --version >/dev/null 2>&1; then
@@ -25,6 +27,10 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "no_std builds of the core crates (warnings are errors)"
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/nostd" \
+    cargo build --no-default-features -p kmem-platform -p kmem-page -p kmem-genalloc -p kmem-mempool
+
 step "cargo test --workspace"
 cargo test --workspace
 
@@ -38,5 +44,12 @@ for c in "${MIRI_CRATES[@]}"; do miri_args+=(-p "$c"); done
 # Integer-to-pointer casts are how descriptors store their owners; Miri's
 # permissive provenance checks them without warning on each one.
 MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-permissive-provenance" cargo +nightly miri test "${miri_args[@]}"
+
+step "loom models: ${LOOM_CRATES[*]}"
+for c in "${LOOM_CRATES[@]}"; do
+    # A separate target dir: --cfg loom changes every crate's build.
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" RUSTFLAGS="--cfg loom" \
+        cargo test -p "$c" --release --test loom
+done
 
 printf '\nscripts/test.sh: all checks passed\n'

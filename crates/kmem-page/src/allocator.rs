@@ -276,7 +276,7 @@ impl<S: PageSource> PageAllocator<S> {
         };
         // SAFETY: `r` was just initialised and is not shared yet.
         unsafe { *r.as_ref().map_size.get() = REGION_SIZE };
-        if registry::register(base, base + REGION_SIZE, r).is_err() {
+        if registry::register(base, base, base + REGION_SIZE, r, false).is_err() {
             // SAFETY: as above; nothing refers to the region yet.
             unsafe {
                 self.source.unmap(mem, REGION_SIZE, REGION_SIZE);
@@ -543,8 +543,8 @@ impl<S: PageSource> PageAllocator<S> {
     /// Hands the allocator a region of memory to manage (the `no_std` case, or
     /// memory from anywhere else). Its first pages hold the region's metadata;
     /// the rest is zeroed and split into the largest aligned blocks that fit.
-    /// Returns the number of pages added. The region may not share a 4 MiB slot
-    /// with memory kmem already manages.
+    /// Returns the number of pages added. The region may not overlap memory kmem
+    /// already manages (small regions may share a 4 MiB slot with each other).
     ///
     /// ```
     /// use core::mem::MaybeUninit;
@@ -586,7 +586,7 @@ impl<S: PageSource> PageAllocator<S> {
         }
         let data = start + (meta_pages << PAGE_SHIFT);
         let npages = total - meta_pages;
-        if registry::is_kmem(start) || registry::is_kmem(end - 1) {
+        if registry::check(start, data, end, true).is_err() {
             return Err(PageError::RegionOverlap { addr: start });
         }
         // SAFETY: the caller gives us the range; the metadata pages are at its
@@ -603,7 +603,7 @@ impl<S: PageSource> PageAllocator<S> {
                 RegionKind::Caller,
             )
         };
-        if registry::register(data, end, r).is_err() {
+        if registry::register(start, data, end, r, true).is_err() {
             return Err(PageError::RegionOverlap { addr: start });
         }
         // SAFETY: the caller's range is ours; zeroing makes every byte initialised.
@@ -690,7 +690,7 @@ impl<S: PageSource> PageAllocator<S> {
         let d = region.desc(0);
         d.set_order(order);
         d.set_kind(PageKind::Large);
-        if registry::register(base, base + map, r).is_err() {
+        if registry::register(base, base, base + map, r, false).is_err() {
             // SAFETY: nothing refers to the region yet.
             unsafe {
                 self.source.unmap(mem, map, REGION_SIZE);

@@ -66,8 +66,8 @@ pub enum PageError {
         /// What the block is.
         kind: PageKind,
     },
-    /// A region handed to `add_region` overlaps memory kmem already manages, or
-    /// shares a 4 MiB slot with another region.
+    /// A region handed to `add_region` overlaps memory kmem already manages
+    /// (or lies beyond the addresses kmem can register).
     RegionOverlap {
         /// The region's start.
         addr: usize,

@@ -207,3 +207,52 @@ fn shrinkers_run_before_an_allocation_that_may_wait_fails() {
         "GFP_KERNEL reclaims before failing"
     );
 }
+
+#[test]
+fn small_caller_regions_share_a_slot_but_may_not_overlap() {
+    static A: PageAllocator<NoPages> = PageAllocator::new(NoPages);
+    static B: PageAllocator<NoPages> = PageAllocator::new(NoPages);
+    // Two halves of one 512 KiB buffer: certainly in one 4 MiB slot (or two
+    // adjacent ones), handed to two different allocators.
+    let mem = static_buffer(512 << 10);
+    let base = mem.as_mut_ptr().cast::<u8>();
+    let (lo, hi) = mem.split_at_mut(256 << 10);
+    let lo_start = lo.as_ptr() as usize;
+    let hi_start = hi.as_ptr() as usize;
+    let na = A.add_static_region(lo).unwrap();
+    let nb = B.add_static_region(hi).unwrap();
+    assert!(na > 50 && nb > 50);
+    let pa = A.alloc_raw(0, Gfp::NOWAIT).unwrap();
+    let pb = B.alloc_raw(0, Gfp::NOWAIT).unwrap();
+    assert!((pa.as_ptr() as usize) < hi_start && pa.as_ptr() as usize >= lo_start);
+    assert!(pb.as_ptr() as usize >= hi_start);
+    // Each address maps to its own allocator's descriptor.
+    assert_eq!(
+        kmem_page::lookup(pa.as_ptr() as usize).unwrap().kind(),
+        PageKind::Pages
+    );
+    // SAFETY: refused: each block belongs to the other allocator.
+    let ea = unsafe { B.free_raw(pa, 0) };
+    // SAFETY: as above.
+    let eb = unsafe { A.free_raw(pb, 0) };
+    assert!(
+        matches!(ea, Err(PageError::WrongAllocator { .. })),
+        "{ea:?}"
+    );
+    assert!(
+        matches!(eb, Err(PageError::WrongAllocator { .. })),
+        "{eb:?}"
+    );
+    // A range inside (or straddling) either region is refused, before anything
+    // is written.
+    // SAFETY: refused before anything is written.
+    let e = unsafe { A.add_region(base.add(100 << 10), 300 << 10) };
+    assert!(matches!(e, Err(PageError::RegionOverlap { .. })), "{e:?}");
+    // SAFETY: the right owners.
+    unsafe {
+        A.free_raw(pa, 0).unwrap();
+        B.free_raw(pb, 0).unwrap();
+    }
+    A.check().unwrap();
+    B.check().unwrap();
+}

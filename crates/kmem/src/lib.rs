@@ -8,6 +8,8 @@
 //! | platform | `kmem-platform` | the only code that talks to the OS |
 //! | page | `kmem-page` | the buddy page allocator ([`page`]) |
 //! | slab | `kmem-slab` | `kmem_cache`: object caches over slabs ([`slab`]) |
+//! | genalloc | `kmem-genalloc` | bitmap allocator over caller-supplied address ranges ([`genalloc`]) |
+//! | mempool | `kmem-mempool` | a reserve of `min_nr` elements over any backend ([`mempool`]) |
 //!
 //! ## Glossary
 //!
@@ -37,6 +39,21 @@
 //!   go back to the cache in constructed state.
 //! * **reaping** — giving idle objects and free slabs back (`cache_reap`,
 //!   every 2 s / 4 s).
+//! * **gen_pool** — a genalloc pool ([`GenPool`]): address ranges you add
+//!   (device memory, SRAM, file offsets), handed out in granules; the pool
+//!   never touches the memory.
+//! * **chunk** — one contiguous range of a gen_pool, with its own bitmap.
+//! * **granule / `min_alloc_order`** — a gen_pool's unit, `2^min_alloc_order`
+//!   bytes; one bitmap bit per granule.
+//! * **summary** — kmem's tree of hints over a chunk's bitmap that keeps
+//!   genalloc's search cost flat as chunks grow (the kernel scans linearly).
+//! * **mempool** — a pool that keeps `min_nr` elements allocated in advance so
+//!   that a path which must not fail (I/O, a device's read) still gets memory
+//!   when the backend has none ([`Mempool`]).
+//! * **min_nr / curr_nr** — a mempool's reserve target and its current level;
+//!   the **low-water mark** is the lowest the level has been.
+//! * **backend** — where a mempool's elements normally come from: pages of an
+//!   order, a slab cache, a kmalloc size, or user functions (`mempool_alloc_t`).
 //!
 //! ```
 //! use kmem::{Gfp, page};
@@ -52,9 +69,17 @@ pub use kmem_platform as platform;
 /// The page layer: the buddy allocator.
 pub use kmem_page as page;
 
+/// The mempool: a reserve of preallocated elements over any backend.
+pub use kmem_mempool as mempool;
+
+pub use kmem_mempool::{Mempool, MempoolError};
 pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
 
 /// The slab layer: `kmem_cache` with per-thread array caches.
 pub use kmem_slab as slab;
 
 pub use kmem_slab::{KmemCache, Obj, ObjectCache, SlabError, SlabFlags};
+/// genalloc: the kernel's general-purpose pool over address ranges.
+pub use kmem_genalloc as genalloc;
+
+pub use kmem_genalloc::{Algo, Allocation, GenPool, GenPoolError};

@@ -6,6 +6,8 @@
 
 use std::io::{self, Write};
 
+pub mod genalloc;
+pub mod mempool;
 pub mod pages;
 pub mod slab;
 
@@ -24,6 +26,10 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     pages::report(out)?;
     section(out, "slab layer: kmem_cache")?;
     slab::report(out)?;
+    section(out, "genalloc: a bitmap pool over address ranges")?;
+    genalloc::report(out)?;
+    section(out, "mempool: a reserve for paths that must not fail")?;
+    mempool::report(out)?;
     Ok(())
 }
 
