@@ -78,8 +78,9 @@ pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
 /// The slab layer: `kmem_cache` with per-thread array caches.
 pub use kmem_slab as slab;
 
+pub use kmem_slab::{KmemCache, Obj, ObjectCache, SlabError, SlabFlags};
+
 /// genalloc: the kernel's general-purpose pool over address ranges.
 pub use kmem_genalloc as genalloc;
-pub use kmem_slab::{KmemCache, Obj, ObjectCache, SlabError, SlabFlags};
 
 pub use kmem_genalloc::{Algo, Allocation, GenPool, GenPoolError};
