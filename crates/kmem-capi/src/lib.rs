@@ -10,3 +10,4 @@
 pub mod genalloc;
 pub mod mempool;
 pub mod pages;
+pub mod slab;

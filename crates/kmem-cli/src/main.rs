@@ -25,6 +25,8 @@ enum Command {
     Report,
     /// Print /proc/buddyinfo-style free blocks per order of this process's page allocator.
     Buddyinfo,
+    /// Print /proc/slabinfo (version 2.1) for this process's slab caches.
+    Slabinfo,
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let r = match cli.command.unwrap_or(Command::Report) {
         Command::Report => layers::report_all(&mut out),
         Command::Buddyinfo => layers::pages::buddyinfo(&mut out),
+        Command::Slabinfo => layers::slab::slabinfo(&mut out),
     };
     match r.and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

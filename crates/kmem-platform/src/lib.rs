@@ -29,10 +29,13 @@ extern crate std;
 pub mod cpu;
 pub mod diag;
 pub mod lock;
+#[cfg(miri)]
+mod miri_roots;
 mod os;
 mod source;
 #[cfg(feature = "std")]
 mod test_source;
+pub mod thread;
 pub mod time;
 
 pub use lock::{Mutex, MutexGuard, RawLock};

@@ -86,12 +86,19 @@ mod imp {
     pub(super) fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
         let layout = std::alloc::Layout::from_size_align(size, align).ok()?;
         // SAFETY: `size` is a non-zero multiple of the page size.
-        NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+        let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) });
+        #[cfg(miri)]
+        if let Some(p) = p {
+            crate::miri_roots::add(p.as_ptr());
+        }
+        p
     }
     #[cfg(feature = "std")]
     pub(super) unsafe fn unmap_aligned(ptr: NonNull<u8>, size: usize, align: usize) {
         let layout =
             std::alloc::Layout::from_size_align(size, align).expect("layout of a live mapping");
+        #[cfg(miri)]
+        crate::miri_roots::remove(ptr.as_ptr());
         // SAFETY: allocated by `map` above with this layout.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
     }

@@ -98,7 +98,9 @@ unsafe impl PageSource for TestPlatform {
         let layout = std::alloc::Layout::from_size_align(size, align.max(crate::PAGE_SIZE)).ok()?;
         // SAFETY: `size` is non-zero (a multiple of the page size).
         let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) });
-        if p.is_some() {
+        if let Some(_q) = p {
+            #[cfg(miri)]
+            crate::miri_roots::add(_q.as_ptr());
             self.maps.fetch_add(1, Ordering::SeqCst);
         } else {
             self.live_bytes.fetch_sub(size, Ordering::SeqCst);
@@ -110,6 +112,8 @@ unsafe impl PageSource for TestPlatform {
     unsafe fn unmap(&self, ptr: NonNull<u8>, size: usize, align: usize) {
         let layout = std::alloc::Layout::from_size_align(size, align.max(crate::PAGE_SIZE))
             .expect("layout of a live mapping");
+        #[cfg(miri)]
+        crate::miri_roots::remove(ptr.as_ptr());
         // SAFETY: the caller passes a live allocation made by `map` with this layout.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
         self.live_bytes.fetch_sub(size, Ordering::SeqCst);

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | platform | `kmem-platform` | the only code that talks to the OS |
 //! | page | `kmem-page` | the buddy page allocator ([`page`]) |
+//! | slab | `kmem-slab` | `kmem_cache`: object caches over slabs ([`slab`]) |
 //! | genalloc | `kmem-genalloc` | bitmap allocator over caller-supplied address ranges ([`genalloc`]) |
 //! | mempool | `kmem-mempool` | a reserve of `min_nr` elements over any backend ([`mempool`]) |
 //!
@@ -25,6 +26,19 @@
 //!   rather than give back to the OS.
 //! * **gfp** — "get free pages" flags: may the call wait, must memory be zeroed,
 //!   may it fail ([`Gfp`]).
+//! * **slab** — a block of `2^order` pages cut into `num` objects of one cache
+//!   ([`KmemCache`]); it is on its node's `slabs_full`, `slabs_partial` or
+//!   `slabs_free` list.
+//! * **array cache** — a per-thread LIFO stack of free objects of one cache
+//!   (SLAB's per-cpu `array_cache`): `avail`, `limit`, `batchcount`, `touched`.
+//! * **shared array** — the node's second-level stack that array caches refill
+//!   from and flush to in batches.
+//! * **colouring** — starting each slab's objects at a different cache-line
+//!   offset (`colour_off * colour_next`) so slabs do not share cache sets.
+//! * **constructor** — runs once per object when its slab is created; objects
+//!   go back to the cache in constructed state.
+//! * **reaping** — giving idle objects and free slabs back (`cache_reap`,
+//!   every 2 s / 4 s).
 //! * **gen_pool** — a genalloc pool ([`GenPool`]): address ranges you add
 //!   (device memory, SRAM, file offsets), handed out in granules; the pool
 //!   never touches the memory.
@@ -60,6 +74,11 @@ pub use kmem_mempool as mempool;
 
 pub use kmem_mempool::{Mempool, MempoolError};
 pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
+
+/// The slab layer: `kmem_cache` with per-thread array caches.
+pub use kmem_slab as slab;
+
+pub use kmem_slab::{KmemCache, Obj, ObjectCache, SlabError, SlabFlags};
 
 /// genalloc: the kernel's general-purpose pool over address ranges.
 pub use kmem_genalloc as genalloc;

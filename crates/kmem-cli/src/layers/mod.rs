@@ -9,6 +9,7 @@ use std::io::{self, Write};
 pub mod genalloc;
 pub mod mempool;
 pub mod pages;
+pub mod slab;
 
 /// The default report: every layer's workload and view, bottom up.
 pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
@@ -23,6 +24,8 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     )?;
     section(out, "page layer: the buddy allocator")?;
     pages::report(out)?;
+    section(out, "slab layer: kmem_cache")?;
+    slab::report(out)?;
     section(out, "genalloc: a bitmap pool over address ranges")?;
     genalloc::report(out)?;
     section(out, "mempool: a reserve for paths that must not fail")?;

@@ -1,0 +1,1083 @@
+//! `kmem_cache`: creating a cache (size and alignment rounding, the slab
+//! order, colouring, the tunables), the allocation and free paths, bulk
+//! calls, shrinking and destroying.
+
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use kmem_page::{Gfp, MAX_PAGE_ORDER, PageKind};
+use kmem_platform::{CACHE_LINE, PAGE_SIZE, kmem_report};
+
+use crate::cpu_cache::{self, ArrayCache, Entry};
+use crate::list::CACHES;
+use crate::node::{DestroyList, Node};
+use crate::pool::FixedPool;
+use crate::slab::{OBJ_ALLOCATED, OBJ_FREE, Slab, mgmt_size};
+use crate::{SlabError, SlabFlags, SlabPages};
+
+/// The largest object a cache holds: one object in a block of the largest order.
+pub const MAX_OBJECT_SIZE: usize = PAGE_SIZE << MAX_PAGE_ORDER;
+/// The most objects in one slab (object indices are `u16`).
+pub const SLAB_OBJ_MAX_NUM: usize = u16::MAX as usize;
+/// kmem keeps to the 1/8 waste rule up to this order (`PAGE_ALLOC_COSTLY_ORDER`);
+/// beyond it, the least wasteful order seen is taken.
+pub const SLAB_MAX_ORDER: u32 = 3;
+/// The longest cache name kept (longer names are cut at a character boundary).
+pub const NAME_MAX: usize = 63;
+/// XORed into a cache descriptor's address in its page descriptor's owner word:
+/// how a `struct kmem_cache *` from C is recognised in O(1).
+const CACHE_MAGIC: usize = 0x6b6d_656d_6361_6368; // "kmemcach"
+
+/// A constructor stored in the cache descriptor's block.
+pub(crate) struct Ctor {
+    call: unsafe fn(*const u8, *mut u8),
+    drop: unsafe fn(*mut u8),
+    data: *mut u8,
+}
+
+impl Ctor {
+    /// Runs the constructor on `obj`.
+    ///
+    /// # Safety
+    /// `obj` is an object of the cache whose descriptor holds this constructor.
+    #[inline]
+    pub(crate) unsafe fn call(&self, obj: *mut u8) {
+        // SAFETY: `data` points at the closure `call` was made for.
+        unsafe { (self.call)(self.data, obj) }
+    }
+}
+
+/// A cache's descriptor (Linux `struct kmem_cache`), in a page block of its
+/// own page allocator, followed by the shared array and the constructor.
+#[repr(C)]
+pub(crate) struct CacheInner {
+    /// Index into every thread's array-cache table. Fixed while the cache lives.
+    pub(crate) id: u32,
+    /// Object size after rounding for alignment (Linux `size`): the stride of objects.
+    pub(crate) size: u32,
+    /// `ceil(2^32 / size)`: object index = `(offset * recip) >> 32` (Linux's reciprocal divide).
+    pub(crate) recip: u64,
+    /// Objects per slab. Fixed.
+    pub(crate) num: u32,
+    /// Slab order: a slab is `2^order` pages. Fixed.
+    pub(crate) order: u32,
+    /// Bytes of a slab's objects: `num * size`.
+    pub(crate) slab_bytes: usize,
+    /// `!(slab block size - 1)`: a slab's block address from any address in it
+    /// (blocks are aligned to their size).
+    pub(crate) slab_mask: usize,
+    /// Bumped before any slab of the cache is destroyed: invalidates the
+    /// per-thread memos of validated slabs.
+    pub(crate) slab_gen: AtomicUsize,
+    /// Per-thread array capacity (SLAB's tunables by size).
+    pub(crate) limit: u32,
+    /// Objects moved per refill or flush: `(limit + 1) / 2`.
+    pub(crate) batchcount: u32,
+    /// Shared array factor: the shared array holds `shared * batchcount`.
+    pub(crate) shared: u32,
+    /// Number of colours: `left_over / colour_off`.
+    pub(crate) colour: u32,
+    /// Colour step: the cache line, or the alignment if larger.
+    pub(crate) colour_off: u32,
+    /// Size the user asked for (`kmem_cache_size`).
+    pub(crate) object_size: u32,
+    /// Alignment of objects.
+    pub(crate) align: u32,
+    /// Bytes at a slab's end that no object uses (before colouring).
+    pub(crate) left_over: u32,
+    /// Creation flags.
+    pub(crate) flags: SlabFlags,
+    /// Where slabs come from.
+    pub(crate) pages: &'static dyn SlabPages,
+    /// Runs on every object when its slab is created.
+    pub(crate) ctor: Option<Ctor>,
+    /// Runs on every object when its slab is destroyed (typed caches only).
+    pub(crate) dtor: Option<unsafe fn(*mut u8)>,
+    /// The node: slab lists and the shared array.
+    pub(crate) node: Node,
+    /// Off-slab management areas (`mgmt_size(num)` bytes each).
+    pub(crate) mgmt: FixedPool,
+    /// Slabs taken off the node but not yet destroyed: `destroy` waits for 0.
+    pub(crate) pending: AtomicUsize,
+    /// Order of the descriptor's block.
+    desc_order: u32,
+    name: [u8; NAME_MAX],
+    name_len: u8,
+    /// Links in the cache list. Under the CACHES lock.
+    pub(crate) list_next: UnsafeCell<*mut CacheInner>,
+    pub(crate) list_prev: UnsafeCell<*mut CacheInner>,
+}
+
+// SAFETY: mutable state is behind the node lock, the pool lock, atomics, or the
+// CACHES lock (list links); the constructor is Send + Sync (checked at creation).
+unsafe impl Sync for CacheInner {}
+// SAFETY: as above.
+unsafe impl Send for CacheInner {}
+
+/// How a cache is laid out, computed from its size, alignment and flags
+/// (Linux `__kmem_cache_create` + `calculate_slab_order` + `enable_cpucache`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheGeometry {
+    /// Object stride after rounding.
+    pub size: usize,
+    /// Object alignment.
+    pub align: usize,
+    /// Slab order.
+    pub order: u32,
+    /// Objects per slab.
+    pub num: usize,
+    /// Unused bytes per slab.
+    pub left_over: usize,
+    /// Colour step.
+    pub colour_off: usize,
+    /// Number of colours.
+    pub colour: usize,
+    /// Per-thread array capacity.
+    pub limit: u32,
+    /// Refill / flush batch.
+    pub batchcount: u32,
+    /// Shared array factor.
+    pub shared: u32,
+}
+
+impl CacheGeometry {
+    /// Computes the geometry of a cache of `size`-byte objects.
+    ///
+    /// ```
+    /// use kmem_slab::{CacheGeometry, SlabFlags};
+    /// let g = CacheGeometry::compute(100, 0, SlabFlags::HWCACHE_ALIGN, 2).unwrap();
+    /// assert_eq!(g.size, 128);          // rounded to the cache line
+    /// assert_eq!((g.order, g.num), (0, 32));
+    /// assert_eq!((g.limit, g.batchcount, g.shared), (120, 60, 8));
+    /// ```
+    pub fn compute(
+        size: usize,
+        align: usize,
+        flags: SlabFlags,
+        nr_cpus: usize,
+    ) -> Result<Self, SlabError> {
+        if size == 0 || size > MAX_OBJECT_SIZE {
+            return Err(SlabError::BadSize { size });
+        }
+        if align != 0 && (!align.is_power_of_two() || align > PAGE_SIZE) {
+            return Err(SlabError::BadAlign { align });
+        }
+        let word = core::mem::size_of::<usize>();
+        let mut size = size.next_multiple_of(word);
+        // calculate_alignment(): cache-line alignment, halved while two objects fit.
+        let mut align = align.max(word);
+        if flags.contains(SlabFlags::HWCACHE_ALIGN) {
+            let mut ralign = CACHE_LINE;
+            while size <= ralign / 2 {
+                ralign /= 2;
+            }
+            align = align.max(ralign);
+        }
+        size = size.next_multiple_of(align);
+        let colour_off = CACHE_LINE.max(align);
+        let (order, num, left_over) =
+            calculate_slab_order(size).ok_or(SlabError::BadSize { size })?;
+        // enable_cpucache(): the tunables by object size.
+        let limit = if size > 131072 {
+            1
+        } else if size > PAGE_SIZE {
+            8
+        } else if size > 1024 {
+            24
+        } else if size > 256 {
+            54
+        } else {
+            120
+        };
+        let shared = if size <= PAGE_SIZE && nr_cpus > 1 {
+            8
+        } else {
+            0
+        };
+        Ok(CacheGeometry {
+            size,
+            align,
+            order,
+            num,
+            left_over,
+            colour_off,
+            colour: left_over / colour_off,
+            limit,
+            batchcount: limit.div_ceil(2).max(1),
+            shared,
+        })
+    }
+}
+
+/// Linux `calculate_slab_order` with the management area off-slab: the first
+/// order whose unused tail is at most 1/8 of the slab; past
+/// [`SLAB_MAX_ORDER`], the least wasteful order seen. Returns
+/// `(order, num, left_over)`.
+fn calculate_slab_order(size: usize) -> Option<(u32, usize, usize)> {
+    let mut best: Option<(u32, usize, usize)> = None;
+    for order in 0..=MAX_PAGE_ORDER {
+        let bytes = PAGE_SIZE << order;
+        let num = (bytes / size).min(SLAB_OBJ_MAX_NUM);
+        if num == 0 {
+            continue;
+        }
+        let left = bytes - num * size;
+        let better = match best {
+            None => true,
+            // Compare waste fractions: left / bytes.
+            Some((bo, _, bl)) => {
+                (left as u128) * ((PAGE_SIZE as u128) << bo) < (bl as u128) * (bytes as u128)
+            }
+        };
+        if better {
+            best = Some((order, num, left));
+        }
+        if left * 8 <= bytes {
+            return Some((order, num, left));
+        }
+        if order >= SLAB_MAX_ORDER {
+            return best;
+        }
+    }
+    best
+}
+
+/// A slab cache: objects of one size, handed out from per-thread array caches
+/// over slabs of `2^order` pages. The raw interface: addresses in and out.
+///
+/// Creating one is Linux's `kmem_cache_create`; dropping it is
+/// `kmem_cache_destroy` (see [`destroy`](KmemCache::destroy) for what happens
+/// when objects are still in use).
+///
+/// ```
+/// use kmem_slab::{KmemCache, SlabFlags};
+/// use kmem_page::Gfp;
+/// let cache = KmemCache::builder("task_struct", 200).flags(SlabFlags::HWCACHE_ALIGN).create()?;
+/// let p = cache.alloc(Gfp::KERNEL)?;
+/// assert_eq!(p.as_ptr() as usize % 64, 0);
+/// // SAFETY: `p` came from this cache and is not used again.
+/// unsafe { cache.free(p)? };
+/// # Ok::<(), kmem_slab::SlabError>(())
+/// ```
+pub struct KmemCache {
+    /// A live descriptor, owned by this handle.
+    inner: NonNull<CacheInner>,
+    /// A copy of the descriptor's `id` (one dependent load less on the fast paths).
+    id: u32,
+}
+
+// SAFETY: every operation on the descriptor is thread-safe (see `CacheInner`).
+unsafe impl Send for KmemCache {}
+// SAFETY: as above.
+unsafe impl Sync for KmemCache {}
+
+/// Builds a [`KmemCache`]: name and size, then optional alignment, flags,
+/// constructor and page allocator.
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use kmem_slab::KmemCache;
+/// let c = KmemCache::builder("ones", 16)
+///     .align(16)
+///     .ctor(|p: NonNull<u8>| unsafe { p.as_ptr().write_bytes(1, 16) })
+///     .create()
+///     .unwrap();
+/// let o = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+/// // SAFETY: a 16-byte object fresh from the cache.
+/// assert_eq!(unsafe { *o.as_ptr().add(15) }, 1);
+/// unsafe { c.free(o).unwrap() };
+/// ```
+pub struct CacheBuilder<'n, F = fn(NonNull<u8>)> {
+    name: &'n str,
+    size: usize,
+    align: usize,
+    flags: SlabFlags,
+    pages: Option<&'static dyn SlabPages>,
+    ctor: Option<F>,
+    dtor: Option<unsafe fn(*mut u8)>,
+}
+
+impl<'n> CacheBuilder<'n> {
+    /// A cache of `size`-byte objects called `name`.
+    pub fn new(name: &'n str, size: usize) -> Self {
+        CacheBuilder {
+            name,
+            size,
+            align: 0,
+            flags: SlabFlags::empty(),
+            pages: None,
+            ctor: None,
+            dtor: None,
+        }
+    }
+}
+
+impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
+    /// Objects aligned to `align` (a power of two up to a page; 0 = word).
+    pub fn align(mut self, align: usize) -> Self {
+        self.align = align;
+        self
+    }
+    /// Creation flags.
+    pub fn flags(mut self, flags: SlabFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+    /// Take slabs from `pages` instead of [`kmem_page::global()`].
+    pub fn pages(mut self, pages: &'static dyn SlabPages) -> Self {
+        self.pages = Some(pages);
+        self
+    }
+    /// The constructor: runs once on every object when its slab is created,
+    /// never when an object is reused (objects go back to the cache in
+    /// constructed state).
+    pub fn ctor<G: Fn(NonNull<u8>) + Send + Sync + 'static>(self, ctor: G) -> CacheBuilder<'n, G> {
+        CacheBuilder {
+            name: self.name,
+            size: self.size,
+            align: self.align,
+            flags: self.flags,
+            pages: self.pages,
+            ctor: Some(ctor),
+            dtor: self.dtor,
+        }
+    }
+    /// Runs on every object when its slab is destroyed (the typed cache drops its `T`s).
+    pub(crate) fn dtor(mut self, dtor: unsafe fn(*mut u8)) -> Self {
+        self.dtor = Some(dtor);
+        self
+    }
+
+    /// Creates the cache (`kmem_cache_create`).
+    pub fn create(self) -> Result<KmemCache, SlabError> {
+        let g = CacheGeometry::compute(
+            self.size,
+            self.align,
+            self.flags,
+            kmem_platform::cpu::nr_cpus(),
+        )?;
+        let pages = self.pages.unwrap_or_else(crate::backend::global_pages);
+        crate::reap::register_shrinker_once();
+
+        // The descriptor block: CacheInner, the shared array, the constructor.
+        let shared_limit = g.shared * g.batchcount;
+        let shared_off = core::mem::size_of::<CacheInner>().next_multiple_of(64);
+        let ctor_align = core::mem::align_of::<F>().max(16);
+        let ctor_off = (shared_off + ArrayCache::bytes(shared_limit)).next_multiple_of(ctor_align);
+        let total = ctor_off + core::mem::size_of::<F>();
+        let mut desc_order = 0;
+        while (PAGE_SIZE << desc_order) < total {
+            desc_order += 1;
+            if desc_order > MAX_PAGE_ORDER {
+                return Err(SlabError::BadSize { size: total });
+            }
+        }
+        let block = pages
+            .alloc_block(desc_order, Gfp::KERNEL, PageKind::Pages)
+            .ok_or(SlabError::NoMemory)?;
+        let base = block.as_ptr();
+        let inner = base.cast::<CacheInner>();
+        // SAFETY: the block is fresh, big enough for everything placed in it
+        // (computed above), page-aligned, and ours.
+        unsafe {
+            let shared = if shared_limit > 0 {
+                ArrayCache::init(base.add(shared_off), shared_limit, g.batchcount, inner)
+            } else {
+                ptr::null_mut()
+            };
+            let ctor = self.ctor.map(|f| {
+                let data = base.add(ctor_off);
+                data.cast::<F>().write(f);
+                unsafe fn call<F: Fn(NonNull<u8>)>(data: *const u8, obj: *mut u8) {
+                    // SAFETY: `data` holds an `F` (written at creation); `obj` is non-null.
+                    unsafe { (*data.cast::<F>())(NonNull::new_unchecked(obj)) }
+                }
+                unsafe fn drop_f<F>(data: *mut u8) {
+                    // SAFETY: `data` holds an `F`, dropped once at destroy.
+                    unsafe { ptr::drop_in_place(data.cast::<F>()) }
+                }
+                Ctor {
+                    call: call::<F>,
+                    drop: drop_f::<F>,
+                    data,
+                }
+            });
+            let mut name = [0u8; NAME_MAX];
+            let mut len = self.name.len().min(NAME_MAX);
+            while !self.name.is_char_boundary(len) {
+                len -= 1;
+            }
+            name[..len].copy_from_slice(&self.name.as_bytes()[..len]);
+            let free_limit = (1 + kmem_platform::cpu::nr_cpus()) * g.batchcount as usize + g.num;
+            inner.write(CacheInner {
+                id: u32::MAX,
+                size: g.size as u32,
+                recip: (1u64 << 32).div_ceil(g.size as u64),
+                num: g.num as u32,
+                order: g.order,
+                slab_bytes: g.num * g.size,
+                slab_mask: !((PAGE_SIZE << g.order) - 1),
+                slab_gen: AtomicUsize::new(1),
+                limit: g.limit,
+                batchcount: g.batchcount,
+                shared: g.shared,
+                colour: g.colour as u32,
+                colour_off: g.colour_off as u32,
+                object_size: self.size as u32,
+                align: g.align as u32,
+                left_over: g.left_over as u32,
+                flags: self.flags,
+                pages,
+                ctor,
+                dtor: self.dtor,
+                node: Node::new(free_limit, shared),
+                mgmt: FixedPool::new(mgmt_size(g.num)),
+                pending: AtomicUsize::new(0),
+                desc_order,
+                name,
+                name_len: len as u8,
+                list_next: UnsafeCell::new(ptr::null_mut()),
+                list_prev: UnsafeCell::new(ptr::null_mut()),
+            });
+        }
+        {
+            let mut list = CACHES.lock();
+            let Some(id) = list.alloc_id() else {
+                drop(list);
+                // SAFETY: the descriptor was never published.
+                unsafe { free_descriptor(inner) };
+                return Err(SlabError::TooManyCaches);
+            };
+            // SAFETY: not yet shared with anyone.
+            unsafe { (*inner).id = id };
+            list.push(inner);
+        }
+        if let Some(b) = kmem_page::lookup_block(base as usize) {
+            b.desc.set_owner(base as usize ^ CACHE_MAGIC);
+        }
+        Ok(KmemCache {
+            // SAFETY: `inner` is non-null (from a block).
+            inner: unsafe { NonNull::new_unchecked(inner) },
+            // SAFETY: set above, fixed from now on.
+            id: unsafe { (*inner).id },
+        })
+    }
+}
+
+/// Frees a descriptor block: drops the constructor, clears the magic.
+///
+/// # Safety
+/// `inner` is an unlisted descriptor that nothing refers to.
+unsafe fn free_descriptor(inner: *mut CacheInner) {
+    // SAFETY: per the contract.
+    unsafe {
+        let pages = (*inner).pages;
+        let order = (*inner).desc_order;
+        if let Some(c) = (*inner).ctor.take() {
+            (c.drop)(c.data);
+        }
+        if let Some(b) = kmem_page::lookup_block(inner as usize) {
+            b.desc.set_owner(0);
+        }
+        ptr::drop_in_place(inner);
+        pages.free_block(NonNull::new_unchecked(inner.cast()), order, PageKind::Pages);
+    }
+}
+
+impl CacheInner {
+    /// The cache's name.
+    pub(crate) fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("?")
+    }
+
+    /// Checks a pointer given to `free` and marks it free: it must be the
+    /// start of an allocated object of this cache. Found through the page
+    /// descriptor in O(1); refused with a report otherwise.
+    #[cfg_attr(not(loom), allow(dead_code))]
+    #[inline]
+    pub(crate) fn check_free(&self, addr: usize) -> Result<Entry, SlabError> {
+        self.check_free_slab(addr).map(|(e, _)| e)
+    }
+
+    /// [`check_free`](Self::check_free), also returning the object's slab.
+    #[inline]
+    pub(crate) fn check_free_slab(&self, addr: usize) -> Result<(Entry, *const Slab), SlabError> {
+        let Some(b) = kmem_page::lookup_block(addr) else {
+            return Err(self.bad_free(addr, None));
+        };
+        if b.desc.owner() != self as *const CacheInner as usize || b.desc.kind() != PageKind::Slab {
+            return Err(self.bad_free(addr, Some(b)));
+        }
+        let s = b.desc.private() as *const Slab;
+        // SAFETY: the owner word names this cache, so `private` is one of our
+        // live slabs (set before the owner word, cleared before the slab is freed).
+        let s_mem = unsafe { (*s).s_mem };
+        let off = addr.wrapping_sub(s_mem);
+        let idx = ((off as u64 * self.recip) >> 32) as usize;
+        if off >= self.slab_bytes || idx * self.size as usize != off {
+            return Err(self.bad_free(addr, Some(b)));
+        }
+        // SAFETY: `idx < num` (off < num * size).
+        let st = unsafe { &*Slab::state(s, idx) };
+        if st.load(Ordering::Relaxed) != OBJ_ALLOCATED {
+            return Err(self.bad_free(addr, Some(b)));
+        }
+        st.store(OBJ_FREE, Ordering::Relaxed);
+        Ok((
+            Entry {
+                obj: addr as *mut u8,
+                state: st,
+            },
+            s,
+        ))
+    }
+
+    /// Works out and reports why `addr` cannot be freed into this cache.
+    #[cold]
+    #[inline(never)]
+    fn bad_free(&self, addr: usize, b: Option<kmem_page::BlockRef>) -> SlabError {
+        let name = self.name();
+        let Some(b) = b else {
+            kmem_report!("kmem_cache_free({name}): {addr:#x} is not memory kmem manages");
+            return SlabError::NotKmem { addr };
+        };
+        if b.desc.owner() != self as *const CacheInner as usize || b.desc.kind() != PageKind::Slab {
+            if b.desc.kind() == PageKind::Slab && b.desc.owner() != 0 {
+                // SAFETY: a slab page's owner word is its live cache.
+                let other = unsafe { (*(b.desc.owner() as *const CacheInner)).name() };
+                kmem_report!(
+                    "kmem_cache_free({name}): {addr:#x} belongs to cache {other}, not {name}"
+                );
+            } else {
+                kmem_report!(
+                    "kmem_cache_free({name}): {addr:#x} is not a slab object ({} pages)",
+                    b.desc.kind().name()
+                );
+            }
+            return SlabError::WrongCache { addr };
+        }
+        let s = b.desc.private() as *const Slab;
+        // SAFETY: as in `check_free`.
+        let s_mem = unsafe { (*s).s_mem };
+        if addr < s_mem || addr - s_mem >= self.slab_bytes {
+            kmem_report!(
+                "kmem_cache_free({name}): {addr:#x} is in a slab of {name} but outside its objects"
+            );
+            return SlabError::Interior {
+                addr,
+                object: s_mem,
+            };
+        }
+        let idx = (addr - s_mem) / self.size as usize;
+        let object = s_mem + idx * self.size as usize;
+        if object != addr {
+            kmem_report!(
+                "kmem_cache_free({name}): {addr:#x} points {} bytes into the object at {object:#x}",
+                addr - object
+            );
+            return SlabError::Interior { addr, object };
+        }
+        kmem_report!(
+            "kmem_cache_free({name}): double free of {addr:#x} (the object is not allocated)"
+        );
+        SlabError::NotAllocated { addr }
+    }
+
+    /// The allocation slow path (Linux `cache_alloc_refill`): refill the
+    /// thread's array from the shared array or the slabs, growing the cache
+    /// when both are empty.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn alloc_slow(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
+        let p = loop {
+            let r = cpu_cache::with_own_array(self, |ac| {
+                // SAFETY: the array is ours (thread lock held).
+                unsafe {
+                    if (*ac).avail == 0 {
+                        let mut n = self.node.lists.lock();
+                        self.refill_locked(&mut n, ac);
+                    }
+                    if (*ac).avail == 0 {
+                        return None;
+                    }
+                    (*ac).avail -= 1;
+                    (*ac).touched = 1;
+                    let e = *ArrayCache::entry(ac, (*ac).avail);
+                    (*e.state).store(OBJ_ALLOCATED, Ordering::Relaxed);
+                    Some(e.obj)
+                }
+            });
+            match r {
+                Some(Some(p)) => break p,
+                Some(None) => {
+                    if let Err(e) = self.grow(gfp) {
+                        if !gfp.nowarn() {
+                            kmem_report!(
+                                "kmem_cache_alloc({}): out of memory (order {})",
+                                self.name(),
+                                self.order
+                            );
+                        }
+                        return Err(e);
+                    }
+                }
+                None => break self.node_alloc_one(gfp)?,
+            }
+        };
+        if gfp.zero() {
+            // SAFETY: a fresh object of `object_size` bytes, ours.
+            unsafe { ptr::write_bytes(p, 0, self.object_size as usize) };
+        }
+        // SAFETY: objects are never at address 0.
+        Ok(unsafe { NonNull::new_unchecked(p) })
+    }
+
+    /// The free slow path: checks `addr` through its page descriptor
+    /// (refusing bad pointers), remembers its slab in the thread's memo, and
+    /// pushes it; if the array is full, `batchcount` of its oldest objects
+    /// first go to the shared array or their slabs (Linux `cache_flusharray`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn free_slow(&self, addr: usize) -> Result<(), SlabError> {
+        let slab_gen = self.slab_gen.load(Ordering::Acquire);
+        let (e, s) = self.check_free_slab(addr)?;
+        let mut destroy = DestroyList::new();
+        let r = cpu_cache::with_own_array(self, |ac| {
+            // SAFETY: the array is ours (thread lock held).
+            unsafe {
+                if (*ac).avail >= (*ac).limit {
+                    self.flusharray(ac, &mut destroy);
+                }
+                *ArrayCache::entry(ac, (*ac).avail) = e;
+                (*ac).avail += 1;
+                (*ac).memo_base = addr & self.slab_mask;
+                (*ac).memo_s_mem = (*s).s_mem;
+                (*ac).memo_state = Slab::state(s, 0);
+                (*ac).memo_gen = slab_gen;
+            }
+        });
+        if r.is_none() {
+            self.node_free_one(e);
+        }
+        destroy.run();
+        Ok(())
+    }
+
+    /// Drains every thread's array for this cache and the shared array, then
+    /// releases every free slab (`kmem_cache_shrink`). Returns slabs freed.
+    pub(crate) fn shrink(&self, drop_arrays: bool) -> usize {
+        let mut destroy = DestroyList::new();
+        cpu_cache::for_each_thread_exclusive(|t| {
+            let slot = &t.slots[self.id as usize];
+            let ac = slot.load(Ordering::Relaxed);
+            if !ac.is_null() {
+                // SAFETY: `t` is frozen (or is us) and its lock is held: the array is ours.
+                unsafe {
+                    self.node_flush_all(ac, &mut destroy);
+                    if drop_arrays {
+                        slot.store(ptr::null_mut(), Ordering::Relaxed);
+                        cpu_cache::free_array(ac);
+                    }
+                }
+            }
+        });
+        {
+            let mut n = self.node.lists.lock();
+            let sh = n.shared;
+            if !sh.is_null() {
+                // SAFETY: the shared array is ours under the node lock.
+                unsafe { self.drain_array_locked(&mut n, sh, true, &mut destroy) };
+            }
+            self.drain_freelist(&mut n, usize::MAX, &mut destroy);
+        }
+        destroy.run()
+    }
+
+    /// Objects held by users or array caches: `total_slabs * num - free_objects`.
+    pub(crate) fn active_objects(&self) -> usize {
+        let n = self.node.lists.lock();
+        n.total_slabs * self.num as usize - n.free_objects
+    }
+}
+
+impl KmemCache {
+    /// A cache of `size`-byte objects aligned to `align` (0: word), over
+    /// [`kmem_page::global()`], no flags, no constructor.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("dentry", 192, 0).unwrap();
+    /// assert_eq!(c.object_size(), 192);
+    /// ```
+    pub fn new(name: &str, size: usize, align: usize) -> Result<KmemCache, SlabError> {
+        CacheBuilder::new(name, size).align(align).create()
+    }
+
+    /// A builder for a cache with flags, a constructor or other pages.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::builder("inode_cache", 600).create().unwrap();
+    /// assert_eq!(c.name(), "inode_cache");
+    /// ```
+    pub fn builder(name: &str, size: usize) -> CacheBuilder<'_> {
+        CacheBuilder::new(name, size)
+    }
+
+    #[inline(always)]
+    pub(crate) fn inner(&self) -> &CacheInner {
+        // SAFETY: the handle owns a live descriptor.
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// Allocates an object (`kmem_cache_alloc`). The fast path pops the
+    /// calling thread's array cache: no lock, no atomic read-modify-write.
+    /// With [`Gfp::ZERO`] the object is zeroed.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("x", 32, 0).unwrap();
+    /// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+    /// unsafe { c.free(p).unwrap() };
+    /// ```
+    #[inline]
+    pub fn alloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
+        let c = self.inner();
+        if let Some(p) = cpu_cache::fast_alloc(c, self.id) {
+            if gfp.zero() {
+                // SAFETY: a fresh object of `object_size` bytes.
+                unsafe { ptr::write_bytes(p, 0, c.object_size as usize) };
+            }
+            // SAFETY: objects are never at address 0.
+            return Ok(unsafe { NonNull::new_unchecked(p) });
+        }
+        c.alloc_slow(gfp)
+    }
+
+    /// Allocates a zeroed object (`kmem_cache_zalloc`).
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("z", 64, 0).unwrap();
+    /// let p = c.zalloc(kmem_page::Gfp::KERNEL).unwrap();
+    /// assert!(unsafe { core::slice::from_raw_parts(p.as_ptr(), 64) }.iter().all(|&b| b == 0));
+    /// unsafe { c.free(p).unwrap() };
+    /// ```
+    pub fn zalloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
+        self.alloc(gfp | Gfp::ZERO)
+    }
+
+    /// Frees an object (`kmem_cache_free`). A pointer this cache did not hand
+    /// out — foreign memory, another cache's object, an interior pointer, an
+    /// object already freed — is refused with a report naming the cache, and
+    /// nothing changes.
+    ///
+    /// Double frees are caught by a state byte per object, kept off-slab and
+    /// written with plain atomic stores (no read-modify-write): every free
+    /// that follows the object's previous free with no allocation in between
+    /// is refused, as is a free of an object the cache never handed out.
+    /// Not caught: two threads freeing the same object at the same instant
+    /// (both may pass the load before either stores), and a stale pointer
+    /// freed after the object was handed out again (that frees the new
+    /// owner's object — a use-after-free no allocator can tell from a free).
+    ///
+    /// The fast path checks the pointer against a per-thread memo of the last
+    /// slab it validated through the page descriptors (invalidated whenever a
+    /// slab of the cache is destroyed); other pointers take the slow path,
+    /// which looks their page descriptor up.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("f", 48, 0).unwrap();
+    /// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+    /// unsafe {
+    ///     c.free(p).unwrap();
+    ///     assert!(c.free(p).is_err(), "double free refused");
+    /// }
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// If `p` is an allocated object of this cache, nothing may use it after
+    /// this call.
+    #[inline]
+    pub unsafe fn free(&self, p: NonNull<u8>) -> Result<(), SlabError> {
+        let c = self.inner();
+        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
+            return Ok(());
+        }
+        c.free_slow(p.as_ptr() as usize)
+    }
+
+    /// Fills all of `out` with objects, or none (`kmem_cache_alloc_bulk`).
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("b", 64, 0).unwrap();
+    /// let mut v = [core::ptr::null_mut(); 100];
+    /// c.alloc_bulk(kmem_page::Gfp::KERNEL, &mut v).unwrap();
+    /// assert_eq!(unsafe { c.free_bulk(&v) }, 100);
+    /// ```
+    pub fn alloc_bulk(&self, gfp: Gfp, out: &mut [*mut u8]) -> Result<(), SlabError> {
+        for i in 0..out.len() {
+            match self.alloc(gfp) {
+                Ok(p) => out[i] = p.as_ptr(),
+                Err(e) => {
+                    for &p in &out[..i] {
+                        // SAFETY: allocated just above, never handed out.
+                        let _ = unsafe { self.free(NonNull::new_unchecked(p)) };
+                    }
+                    out[..i].fill(ptr::null_mut());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees every object of `objs` (`kmem_cache_free_bulk`); bad pointers
+    /// are reported and skipped. Returns how many were freed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`free`](Self::free), for each pointer.
+    pub unsafe fn free_bulk(&self, objs: &[*mut u8]) -> usize {
+        let mut n = 0;
+        for &p in objs {
+            if let Some(p) = NonNull::new(p) {
+                // SAFETY: per the contract.
+                if unsafe { self.free(p) }.is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Releases every free slab now (`kmem_cache_shrink`), after draining every
+    /// thread's array cache and the shared array. Returns the slabs released.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("s", 64, 0).unwrap();
+    /// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+    /// unsafe { c.free(p).unwrap() };
+    /// assert_eq!(c.shrink(), 1);
+    /// assert_eq!(c.info().num_slabs, 0);
+    /// ```
+    pub fn shrink(&self) -> usize {
+        self.inner().shrink(false)
+    }
+
+    /// Destroys the cache (`kmem_cache_destroy`). Every thread's array cache
+    /// is drained first. If objects are still in use, the cache is kept (its
+    /// objects stay valid and it stays usable), a report names the cache and
+    /// the count, and the handle comes back with [`SlabError::Busy`].
+    ///
+    /// ```
+    /// use kmem_slab::{KmemCache, SlabError};
+    /// let c = KmemCache::new("d", 64, 0).unwrap();
+    /// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+    /// let (c, err) = c.destroy().unwrap_err();
+    /// assert_eq!(err, SlabError::Busy { live: 1 });
+    /// unsafe { c.free(p).unwrap() };
+    /// c.destroy().map_err(|(_, e)| e).unwrap();
+    /// ```
+    pub fn destroy(self) -> Result<(), (KmemCache, SlabError)> {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: the handle owns the descriptor; on success it is gone and
+        // the handle is not dropped; on failure we hand the handle back.
+        match unsafe { destroy_inner(this.inner.as_ptr()) } {
+            Ok(()) => Ok(()),
+            Err(e) => Err((core::mem::ManuallyDrop::into_inner(this), e)),
+        }
+    }
+
+    /// The cache's name.
+    pub fn name(&self) -> &str {
+        self.inner().name()
+    }
+    /// The object size asked for (`kmem_cache_size`).
+    pub fn object_size(&self) -> usize {
+        self.inner().object_size as usize
+    }
+    /// The object stride after rounding (slabinfo's `objsize`).
+    pub fn size(&self) -> usize {
+        self.inner().size as usize
+    }
+    /// Object alignment.
+    pub fn align(&self) -> usize {
+        self.inner().align as usize
+    }
+    /// The creation flags.
+    pub fn flags(&self) -> SlabFlags {
+        self.inner().flags
+    }
+    /// The cache's geometry (order, num, colours, tunables).
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("g", 256, 0).unwrap();
+    /// assert_eq!(c.geometry().num, 16);
+    /// ```
+    pub fn geometry(&self) -> CacheGeometry {
+        let c = self.inner();
+        CacheGeometry {
+            size: c.size as usize,
+            align: c.align as usize,
+            order: c.order,
+            num: c.num as usize,
+            left_over: c.left_over as usize,
+            colour_off: c.colour_off as usize,
+            colour: c.colour as usize,
+            limit: c.limit,
+            batchcount: c.batchcount,
+            shared: c.shared,
+        }
+    }
+    /// The cache's slabinfo row.
+    pub fn info(&self) -> crate::SlabInfo {
+        crate::info::slabinfo_of(self.inner())
+    }
+    /// Objects held by users or array caches (slabinfo's `active_objs`).
+    pub fn active_objects(&self) -> usize {
+        self.inner().active_objects()
+    }
+    /// Checks the node's lists and counters; returns the first inconsistency.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("chk", 64, 0).unwrap();
+    /// c.check().unwrap();
+    /// ```
+    pub fn check(&self) -> Result<(), &'static str> {
+        self.inner().check()
+    }
+
+    /// Gives up the handle (for the C API): the cache lives until
+    /// [`destroy_raw`] or [`from_raw`](Self::from_raw).
+    pub fn into_raw(self) -> NonNull<core::ffi::c_void> {
+        core::mem::ManuallyDrop::new(self).inner.cast()
+    }
+
+    /// Takes a handle back from [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// `p` came from `into_raw` and the cache was not destroyed; only one
+    /// handle may own it.
+    pub unsafe fn from_raw(p: NonNull<core::ffi::c_void>) -> KmemCache {
+        // SAFETY: the caller passes a live descriptor.
+        let id = unsafe { p.cast::<CacheInner>().as_ref().id };
+        KmemCache {
+            inner: p.cast(),
+            id,
+        }
+    }
+
+    /// Borrows a cache from a raw pointer without owning it, if `p` is a live
+    /// cache descriptor. The check is O(1) and never reads through `p` before
+    /// the page descriptor says it is one (a pointer that was never a cache,
+    /// or a destroyed one, gives `None`).
+    ///
+    /// ```
+    /// use kmem_slab::KmemCache;
+    /// let raw = KmemCache::new("r", 8, 0).unwrap().into_raw();
+    /// assert!(KmemCache::with_raw(raw.as_ptr(), |c| c.name().len()) == Some(1));
+    /// assert!(KmemCache::with_raw(&0u64 as *const u64 as *mut _, |_| ()).is_none());
+    /// unsafe { kmem_slab::destroy_raw(raw.as_ptr().cast()).unwrap() };
+    /// ```
+    pub fn with_raw<R>(p: *mut core::ffi::c_void, f: impl FnOnce(&KmemCache) -> R) -> Option<R> {
+        let a = p as usize;
+        let b = kmem_page::lookup_block(a)?;
+        if b.addr != a || b.desc.kind() != PageKind::Pages || b.desc.owner() != a ^ CACHE_MAGIC {
+            return None;
+        }
+        let inner = NonNull::new(p)?.cast::<CacheInner>();
+        // SAFETY: the page descriptor says `p` is a live cache descriptor.
+        let id = unsafe { inner.as_ref().id };
+        let h = core::mem::ManuallyDrop::new(KmemCache { inner, id });
+        Some(f(&h))
+    }
+}
+
+/// Destroys the cache `p` from [`KmemCache::into_raw`] (`kmem_cache_destroy`):
+/// drains every thread's arrays and the shared array; if no object is in
+/// use, releases every slab, the management pool and the descriptor. A
+/// pointer that is not a live cache (destroyed twice) is refused with a
+/// report; a cache with objects in use is kept, with a report.
+///
+/// # Safety
+///
+/// If `p` is a live cache, no other thread may use it during the call, and
+/// on success nothing may use it again.
+pub unsafe fn destroy_raw(p: *mut core::ffi::c_void) -> Result<(), SlabError> {
+    // SAFETY: passed on.
+    unsafe { destroy_inner(p.cast()) }
+}
+
+/// # Safety
+/// As for [`destroy_raw`].
+unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
+    if !CACHES.lock().contains(inner) {
+        kmem_report!(
+            "kmem_cache_destroy: {:p} is not a live cache (destroyed twice?)",
+            inner
+        );
+        return Err(SlabError::WrongCache {
+            addr: inner as usize,
+        });
+    }
+    // SAFETY: listed, so live; the caller promises no one else uses it now.
+    let c = unsafe { &*inner };
+    // Drain every thread's array (and free them) and the shared array, and
+    // release free slabs. The cache list lock is not held: object
+    // destructors of a typed cache run here and may use other caches.
+    c.shrink(true);
+    let mut list = CACHES.lock();
+    if !list.contains(inner) {
+        drop(list);
+        kmem_report!("kmem_cache_destroy: {:p} was destroyed concurrently", inner);
+        return Err(SlabError::WrongCache {
+            addr: inner as usize,
+        });
+    }
+    let live = c.active_objects();
+    if live > 0 {
+        drop(list);
+        kmem_report!(
+            "kmem_cache_destroy({}): {} objects still in use; the cache is kept",
+            c.name(),
+            live
+        );
+        return Err(SlabError::Busy { live });
+    }
+    list.remove(inner);
+    list.free_id(c.id);
+    drop(list);
+    while c.pending.load(Ordering::Acquire) != 0 {
+        kmem_platform::thread::yield_now();
+    }
+    if !c.mgmt.release_all(c.pages) {
+        kmem_report!(
+            "kmem_cache_destroy({}): management areas still in use",
+            c.name()
+        );
+    }
+    // SAFETY: unlisted, no slab, no array references it (all drained and freed).
+    unsafe { free_descriptor(inner) };
+    Ok(())
+}
+
+impl Drop for KmemCache {
+    fn drop(&mut self) {
+        // SAFETY: the handle owns the descriptor; on failure (objects in use)
+        // the cache is leaked so its objects stay valid.
+        let _ = unsafe { destroy_inner(self.inner.as_ptr()) };
+    }
+}
+
+impl fmt::Debug for KmemCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.inner();
+        f.debug_struct("KmemCache")
+            .field("name", &c.name())
+            .field("size", &c.size)
+            .field("num", &c.num)
+            .field("order", &c.order)
+            .finish()
+    }
+}

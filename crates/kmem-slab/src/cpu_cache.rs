@@ -1,0 +1,649 @@
+//! Per-thread array caches: the user-space stand-in for SLAB's per-cpu
+//! `array_cache`.
+//!
+//! Each thread that uses a cache gets one [`ArrayCache`] for it: a LIFO stack
+//! of free objects (`avail` of at most `limit`). Allocation pops; when the
+//! stack is empty the slow path refills `batchcount` objects from the shared
+//! array or the slab lists (Linux `cache_alloc_refill`). Free pushes; when the
+//! stack is full the slow path moves `batchcount` objects to the shared array
+//! or back to their slabs (Linux `cache_flusharray`).
+//!
+//! ## Where per-thread state lives
+//!
+//! A thread's array caches hang off one [`ThreadCaches`] block (kmem's own
+//! pages, never the system allocator), indexed by cache id. The block is
+//! reachable through a `const`-initialised TLS slot holding a plain pointer
+//! (no `Drop` type, so no lazy destructor registration that could allocate),
+//! and a `pthread_key_create` destructor ([`ThreadKey`]) flushes the thread's
+//! caches back and frees the block when the thread exits. After that the slot
+//! holds [`DEAD`] and the thread allocates straight from the node lists.
+//!
+//! ## The fast path and remote access
+//!
+//! The owner's fast path takes no lock and does no atomic read-modify-write:
+//! it stores `active = 1`, orders that store before its load of `frozen` with
+//! a compiler fence, works on its array, then stores `active = 0`. A remote
+//! thread that must touch another thread's arrays (the reaper, `shrink`,
+//! `destroy`) takes that thread's `lock`, stores `frozen = 1`, runs
+//! `membarrier(2)` (every running thread executes a full barrier: the
+//! asymmetric half of Dekker's protocol), then waits for `active == 0`. From
+//! then on the owner's fast path sees `frozen` and takes its slow path, which
+//! blocks on `lock` until the remote side is done. Under Miri and loom, and
+//! on systems other than Linux, the owner uses a real `SeqCst` fence instead
+//! (the symmetric form of the protocol, which loom checks). On a Linux kernel
+//! without `membarrier` (before 4.3, or blocked by seccomp) a thread's arrays
+//! are frozen for good: every operation takes the slow path under the
+//! thread's own lock — slower, equally correct.
+
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+
+use crate::cache::CacheInner;
+use crate::sync::{AtomicU32, fence};
+
+/// An array cache: a header and `limit` entries (Linux `struct array_cache`).
+#[repr(C)]
+pub(crate) struct ArrayCache {
+    /// Entries in use: `entry[0..avail]` are free objects, the newest last.
+    /// Only the owner touches it (or a remote thread while the owner is frozen;
+    /// for the shared array: under the node lock).
+    pub(crate) avail: u32,
+    /// Capacity. Fixed.
+    pub(crate) limit: u32,
+    /// Objects moved per refill / flush. Fixed.
+    pub(crate) batchcount: u32,
+    /// Set by every allocation that hits; cleared by the reaper, which only
+    /// takes objects from arrays not touched since its last pass.
+    pub(crate) touched: u32,
+    /// The cache this array belongs to. Fixed.
+    pub(crate) cache: *const CacheInner,
+    /// Memo of the last slab a free validated through the page descriptors:
+    /// its block address (0: none)…
+    pub(crate) memo_base: usize,
+    /// …its first object (`s_mem`)…
+    pub(crate) memo_s_mem: usize,
+    /// …its state bytes…
+    pub(crate) memo_state: *const AtomicU8,
+    /// …and the cache's `slab_gen` then. While the generation is unchanged no
+    /// slab of the cache was destroyed, so the block is still that slab.
+    pub(crate) memo_gen: usize,
+    _pad: usize,
+}
+
+/// One cached object: its address and its state byte (so the fast path can
+/// mark it allocated without finding its slab).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct Entry {
+    pub(crate) obj: *mut u8,
+    pub(crate) state: *const AtomicU8,
+}
+
+impl ArrayCache {
+    /// Bytes of an array cache with `limit` entries.
+    pub(crate) const fn bytes(limit: u32) -> usize {
+        core::mem::size_of::<ArrayCache>() + limit as usize * core::mem::size_of::<Entry>()
+    }
+
+    /// Builds an empty array cache in `mem`.
+    ///
+    /// # Safety
+    ///
+    /// `mem` is valid for writes of `bytes(limit)`, 16-aligned, and ours.
+    pub(crate) unsafe fn init(
+        mem: *mut u8,
+        limit: u32,
+        batchcount: u32,
+        cache: *const CacheInner,
+    ) -> *mut ArrayCache {
+        let a = mem.cast::<ArrayCache>();
+        // SAFETY: per the contract.
+        unsafe {
+            a.write(ArrayCache {
+                avail: 0,
+                limit,
+                batchcount,
+                touched: 0,
+                cache,
+                memo_base: 0,
+                memo_s_mem: 0,
+                memo_state: ptr::null(),
+                memo_gen: 0,
+                _pad: 0,
+            })
+        };
+        a
+    }
+
+    /// Entry `i`.
+    ///
+    /// # Safety
+    ///
+    /// `this` is live and `i < limit`.
+    #[inline(always)]
+    pub(crate) unsafe fn entry(this: *mut ArrayCache, i: u32) -> *mut Entry {
+        // SAFETY: entries follow the header; `i < limit`.
+        unsafe { this.add(1).cast::<Entry>().add(i as usize) }
+    }
+
+    /// Moves up to `max` entries from the top of `from` to the top of `to`
+    /// (Linux `transfer_objects`). Returns how many moved.
+    ///
+    /// # Safety
+    ///
+    /// Both are live, distinct, and exclusively ours.
+    pub(crate) unsafe fn transfer(to: *mut ArrayCache, from: *mut ArrayCache, max: u32) -> u32 {
+        // SAFETY: per the contract; counts stay within both arrays' limits.
+        unsafe {
+            let n = max.min((*from).avail).min((*to).limit - (*to).avail);
+            if n == 0 {
+                return 0;
+            }
+            ptr::copy_nonoverlapping(
+                Self::entry(from, (*from).avail - n),
+                Self::entry(to, (*to).avail),
+                n as usize,
+            );
+            (*from).avail -= n;
+            (*to).avail += n;
+            n
+        }
+    }
+
+    /// Removes the `n` oldest entries (the bottom of the stack), shifting the
+    /// rest down, after the caller has moved them elsewhere.
+    ///
+    /// # Safety
+    ///
+    /// `this` is live and exclusively ours; `n <= avail`.
+    pub(crate) unsafe fn drop_bottom(this: *mut ArrayCache, n: u32) {
+        // SAFETY: per the contract.
+        unsafe {
+            let rest = (*this).avail - n;
+            ptr::copy(Self::entry(this, n), Self::entry(this, 0), rest as usize);
+            (*this).avail = rest;
+        }
+    }
+}
+
+/// The most caches alive at once (ids index each thread's table).
+pub const MAX_CACHES: usize = 1016;
+
+/// The two flags of the freeze protocol (see the module docs): how a remote
+/// thread gets exclusive access to another thread's arrays while the owner's
+/// fast path stays free of locks and read-modify-writes.
+#[repr(C)]
+pub(crate) struct FreezeFlags {
+    /// 1 while the owner is inside a fast-path operation. Written only by the
+    /// owner (plain stores); read by remote threads.
+    pub(crate) active: AtomicU32,
+    /// Non-zero while a remote thread works on the owner's arrays (1), or
+    /// for ever (2) where the system has no `membarrier`: the owner then
+    /// always takes its slow path, under its lock. Written only by a remote
+    /// thread holding the owner's lock; read by the owner's fast path.
+    pub(crate) frozen: AtomicU32,
+    /// The value `thaw` restores (0, or 2 without `membarrier`). Fixed.
+    rest: u32,
+}
+
+impl FreezeFlags {
+    #[cfg_attr(not(any(feature = "std", loom)), allow(dead_code))]
+    pub(crate) fn new(always_slow: bool) -> Self {
+        let rest = if always_slow { 2 } else { 0 };
+        FreezeFlags {
+            active: AtomicU32::new(0),
+            frozen: AtomicU32::new(rest),
+            rest,
+        }
+    }
+
+    /// The owner enters a fast-path operation; returns `false` (and leaves
+    /// again) if a remote thread has frozen this thread's arrays.
+    #[inline(always)]
+    pub(crate) fn enter(&self) -> bool {
+        self.active.store(1, Ordering::Relaxed);
+        // The owner's half of the asymmetric Dekker protocol: a compiler
+        // fence, paired with the remote side's `membarrier`. Where that is
+        // not available at compile time (Miri, loom, other systems), a real
+        // fence.
+        if cfg!(any(miri, loom, not(target_os = "linux"))) {
+            fence(Ordering::SeqCst);
+        } else {
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        }
+        if self.frozen.load(Ordering::Acquire) != 0 {
+            self.active.store(0, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// The owner leaves a fast-path operation.
+    #[inline(always)]
+    pub(crate) fn leave(&self) {
+        self.active.store(0, Ordering::Release);
+    }
+
+    /// A remote thread (holding the owner's lock) announces it wants the arrays.
+    pub(crate) fn freeze(&self) {
+        self.frozen.store(1, Ordering::Relaxed);
+    }
+
+    /// After [`remote_barrier`]: waits until the owner is outside its fast path.
+    pub(crate) fn wait_quiescent(&self) {
+        let mut spins = 0u32;
+        while self.active.load(Ordering::Acquire) != 0 {
+            spins += 1;
+            #[cfg(loom)]
+            loom::thread::yield_now();
+            #[cfg(not(loom))]
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                kmem_platform::thread::yield_now();
+            }
+        }
+        let _ = spins;
+    }
+
+    /// The remote thread is done.
+    pub(crate) fn thaw(&self) {
+        self.frozen.store(self.rest, Ordering::Release);
+    }
+}
+
+/// A thread's per-thread state: its array caches by cache id, and the flags
+/// of the freeze protocol.
+#[repr(C, align(64))]
+pub(crate) struct ThreadCaches {
+    /// The freeze protocol's flags.
+    pub(crate) flags: FreezeFlags,
+    /// Held by the owner in its slow paths and by any remote thread touching
+    /// this thread's arrays.
+    pub(crate) lock: kmem_platform::RawLock,
+    /// Links in the list of threads. Under the thread-list lock.
+    next: UnsafeCell<*mut ThreadCaches>,
+    prev: UnsafeCell<*mut ThreadCaches>,
+    /// The kernel's id of the owning thread (for reports).
+    pub(crate) tid: u64,
+    /// The array cache for each cache id, or null. Written under `lock`
+    /// (by the owner, or a remote thread while frozen); the owner's fast path
+    /// reads it without the lock, after `enter`.
+    pub(crate) slots: [AtomicPtr<ArrayCache>; MAX_CACHES],
+}
+
+// SAFETY: shared fields are atomics or protected by `lock` / the thread-list lock.
+unsafe impl Sync for ThreadCaches {}
+
+const _: () = assert!(core::mem::size_of::<ThreadCaches>() <= 2 * kmem_platform::PAGE_SIZE);
+/// Order of a `ThreadCaches` block.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+const TC_ORDER: u32 = 1;
+
+/// The barrier a remote thread runs between `freeze` and `wait_quiescent`.
+pub(crate) fn remote_barrier() {
+    fence(Ordering::SeqCst);
+    #[cfg(all(target_os = "linux", not(miri), not(loom)))]
+    kmem_platform::thread::membarrier();
+}
+
+/// Pools for array caches, by limit (SLAB's limits: 1, 8, 24, 54, 120).
+pub(crate) const AC_LIMITS: [u32; 5] = [1, 8, 24, 54, 120];
+static AC_POOLS: [crate::pool::FixedPool; 5] = [
+    crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[0])),
+    crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[1])),
+    crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[2])),
+    crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[3])),
+    crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[4])),
+];
+
+fn ac_pool(limit: u32) -> &'static crate::pool::FixedPool {
+    let i = AC_LIMITS
+        .iter()
+        .position(|&l| l >= limit)
+        .unwrap_or(AC_LIMITS.len() - 1);
+    &AC_POOLS[i]
+}
+
+/// A fresh, empty array cache for `c`, from kmem's pages.
+pub(crate) fn alloc_array(c: &CacheInner) -> *mut ArrayCache {
+    match ac_pool(c.limit).alloc(crate::backend::global_pages(), kmem_page::Gfp::KERNEL) {
+        // SAFETY: the chunk is at least `bytes(limit)` long (pool by limit), 16-aligned and ours.
+        Some(p) => unsafe { ArrayCache::init(p.as_ptr(), c.limit, c.batchcount, c) },
+        None => ptr::null_mut(),
+    }
+}
+
+/// Frees an array cache's memory.
+///
+/// # Safety
+///
+/// `ac` came from [`alloc_array`], is empty, and is referenced by nothing.
+pub(crate) unsafe fn free_array(ac: *mut ArrayCache) {
+    // SAFETY: per the contract.
+    unsafe {
+        let pool = ac_pool((*ac).limit);
+        pool.free(
+            crate::backend::global_pages(),
+            ptr::NonNull::new_unchecked(ac.cast()),
+        );
+    }
+}
+
+/// The list of every thread's `ThreadCaches` (for the reaper, shrink and destroy).
+pub(crate) struct ThreadList {
+    head: *mut ThreadCaches,
+}
+// SAFETY: only touched under the THREADS mutex.
+unsafe impl Send for ThreadList {}
+
+pub(crate) static THREADS: kmem_platform::Mutex<ThreadList> =
+    kmem_platform::Mutex::new(ThreadList {
+        head: ptr::null_mut(),
+    });
+
+impl ThreadList {
+    /// Iterates the registered threads.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ThreadCaches> + '_ {
+        let mut p = self.head;
+        core::iter::from_fn(move || {
+            // SAFETY: listed blocks are live while the list lock is held (we borrow the list).
+            let t = unsafe { p.as_ref()? };
+            // SAFETY: as above.
+            p = unsafe { *t.next.get() };
+            Some(t)
+        })
+    }
+
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    fn push(&mut self, t: *mut ThreadCaches) {
+        // SAFETY: `t` is live and unlisted; the list lock is held (`&mut self`).
+        unsafe {
+            *(*t).prev.get() = ptr::null_mut();
+            *(*t).next.get() = self.head;
+            if !self.head.is_null() {
+                *(*self.head).prev.get() = t;
+            }
+        }
+        self.head = t;
+    }
+
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    fn remove(&mut self, t: *mut ThreadCaches) {
+        // SAFETY: `t` is live and listed; the list lock is held.
+        unsafe {
+            let (n, p) = (*(*t).next.get(), *(*t).prev.get());
+            if !n.is_null() {
+                *(*n).prev.get() = p;
+            }
+            if p.is_null() {
+                self.head = n;
+            } else {
+                *(*p).next.get() = n;
+            }
+        }
+    }
+}
+
+/// Runs `f` on every registered thread's caches with exclusive access: every
+/// other thread is frozen (see the module docs) and every thread lock is held.
+/// The calling thread must not hold its own thread lock.
+pub(crate) fn for_each_thread_exclusive(mut f: impl FnMut(&ThreadCaches)) {
+    let list = THREADS.lock();
+    let me = current_raw();
+    let mut others = false;
+    for t in list.iter() {
+        lock_api::RawMutex::lock(&t.lock);
+        if !ptr::eq(t, me) {
+            t.flags.freeze();
+            others = true;
+        }
+    }
+    if others {
+        remote_barrier();
+    }
+    for t in list.iter() {
+        if !ptr::eq(t, me) {
+            t.flags.wait_quiescent();
+        }
+    }
+    for t in list.iter() {
+        f(t);
+    }
+    for t in list.iter() {
+        if !ptr::eq(t, me) {
+            t.flags.thaw();
+        }
+        // SAFETY: locked by the first loop.
+        unsafe { lock_api::RawMutex::unlock(&t.lock) };
+    }
+}
+
+/// TLS slot value of a thread whose caches were torn down (it is exiting).
+pub(crate) const DEAD: usize = 1;
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// The calling thread's `ThreadCaches`: null before first use, [`DEAD`]
+    /// after the thread-exit destructor ran. A plain pointer, const-initialised,
+    /// no destructor.
+    static TC: core::cell::Cell<*mut ThreadCaches> = const { core::cell::Cell::new(ptr::null_mut()) };
+}
+
+/// The calling thread's `ThreadCaches` pointer as stored (may be null or DEAD).
+#[inline(always)]
+pub(crate) fn current_raw() -> *mut ThreadCaches {
+    #[cfg(feature = "std")]
+    {
+        TC.try_with(|c| c.get())
+            .unwrap_or(ptr::without_provenance_mut(DEAD))
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        ptr::without_provenance_mut(DEAD)
+    }
+}
+
+#[cfg(feature = "std")]
+static KEY: kmem_platform::thread::ThreadKey = kmem_platform::thread::ThreadKey::new(thread_exit);
+
+/// The calling thread's `ThreadCaches`, created on first use; `None` if the
+/// thread is exiting or there is no memory for it.
+#[cold]
+pub(crate) fn current_or_create() -> Option<&'static ThreadCaches> {
+    let t = current_raw();
+    if t as usize == DEAD {
+        return None;
+    }
+    if !t.is_null() {
+        // SAFETY: a live block until this thread's exit destructor.
+        return Some(unsafe { &*t });
+    }
+    #[cfg(feature = "std")]
+    {
+        let block = crate::backend::global_pages().alloc_block(
+            TC_ORDER,
+            kmem_page::Gfp::KERNEL,
+            kmem_page::PageKind::Pages,
+        )?;
+        let p = block.as_ptr().cast::<ThreadCaches>();
+        let always_slow = cfg!(all(target_os = "linux", not(miri)))
+            && !kmem_platform::thread::membarrier_available();
+        // SAFETY: a fresh block of 2 pages, big enough (asserted above), ours.
+        unsafe {
+            ptr::write_bytes(p.cast::<u8>(), 0, core::mem::size_of::<ThreadCaches>());
+            ptr::addr_of_mut!((*p).flags).write(FreezeFlags::new(always_slow));
+            ptr::addr_of_mut!((*p).lock).write(kmem_platform::RawLock::new());
+            ptr::addr_of_mut!((*p).tid).write(kmem_platform::cpu::thread_id());
+        }
+        if !KEY.set(p.cast()) {
+            // SAFETY: the block was never published.
+            unsafe {
+                crate::backend::global_pages().free_block(
+                    block,
+                    TC_ORDER,
+                    kmem_page::PageKind::Pages,
+                )
+            };
+            return None;
+        }
+        THREADS.lock().push(p);
+        TC.with(|c| c.set(p));
+        // SAFETY: initialised above; lives until thread exit.
+        Some(unsafe { &*p })
+    }
+    #[cfg(not(feature = "std"))]
+    None
+}
+
+/// The thread-exit destructor: flushes every array cache of the thread back
+/// to its cache's node, frees them and the `ThreadCaches` block.
+#[cfg(feature = "std")]
+unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
+    let t = v.cast::<ThreadCaches>();
+    if t.is_null() {
+        return;
+    }
+    let _ = TC.try_with(|c| c.set(ptr::without_provenance_mut(DEAD)));
+    let mut destroy = crate::node::DestroyList::new();
+    {
+        let mut list = THREADS.lock();
+        // SAFETY: `t` is this thread's live block.
+        let tr = unsafe { &*t };
+        lock_api::RawMutex::lock(&tr.lock);
+        list.remove(t);
+        for slot in tr.slots.iter() {
+            let ac = slot.swap(ptr::null_mut(), Ordering::Relaxed);
+            if ac.is_null() {
+                continue;
+            }
+            // SAFETY: a live array of a live cache: destroy drains and clears
+            // slots under THREADS, which we hold.
+            unsafe {
+                let c = &*(*ac).cache;
+                c.node_flush_all(ac, &mut destroy);
+                free_array(ac);
+            }
+        }
+        // SAFETY: locked above.
+        unsafe { lock_api::RawMutex::unlock(&tr.lock) };
+        destroy.run();
+    }
+    // SAFETY: unlisted, unreachable from TLS (DEAD), no array left.
+    unsafe {
+        crate::backend::global_pages().free_block(
+            ptr::NonNull::new_unchecked(t.cast()),
+            TC_ORDER,
+            kmem_page::PageKind::Pages,
+        )
+    };
+}
+
+/// Runs `f` with the calling thread's array cache for `c` while holding the
+/// thread's lock (the slow path). `None` if the thread has no per-thread
+/// caches (exiting, or no memory): the caller then uses the node directly.
+pub(crate) fn with_own_array<R>(c: &CacheInner, f: impl FnOnce(*mut ArrayCache) -> R) -> Option<R> {
+    let t = current_or_create()?;
+    lock_api::RawMutex::lock(&t.lock);
+    let slot = &t.slots[c.id as usize];
+    let mut ac = slot.load(Ordering::Relaxed);
+    if ac.is_null() {
+        ac = alloc_array(c);
+        if ac.is_null() {
+            // SAFETY: locked above.
+            unsafe { lock_api::RawMutex::unlock(&t.lock) };
+            return None;
+        }
+        slot.store(ac, Ordering::Release);
+    }
+    let r = f(ac);
+    // SAFETY: locked above.
+    unsafe { lock_api::RawMutex::unlock(&t.lock) };
+    Some(r)
+}
+
+/// Fast path: pops an object from the calling thread's array cache for `c`.
+#[inline(always)]
+pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
+    debug_assert_eq!(id, c.id);
+    let t = current_raw();
+    if (t as usize) <= DEAD {
+        return None;
+    }
+    // SAFETY: a live block until this thread's exit destructor, which runs on this thread.
+    let t = unsafe { &*t };
+    if !t.flags.enter() {
+        return None;
+    }
+    // SAFETY: a live cache's id is below MAX_CACHES.
+    let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
+    let mut out = None;
+    if !ac.is_null() {
+        // SAFETY: the array is ours: remote threads touch it only while we are
+        // frozen and outside `enter`/`leave`.
+        unsafe {
+            let n = (*ac).avail;
+            if n != 0 {
+                let e = *ArrayCache::entry(ac, n - 1);
+                (*ac).avail = n - 1;
+                (*ac).touched = 1;
+                (*e.state).store(crate::slab::OBJ_ALLOCATED, Ordering::Relaxed);
+                out = Some(e.obj);
+            }
+        }
+    }
+    t.flags.leave();
+    out
+}
+
+/// Fast path of `kmem_cache_free`: checks `addr` against the memo of the
+/// last slab this thread validated and pushes it onto the thread's array.
+/// `false`: the slow path must do it (memo miss, bad pointer, full array,
+/// frozen, no array).
+#[inline(always)]
+pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
+    debug_assert_eq!(id, c.id);
+    let t = current_raw();
+    if (t as usize) <= DEAD {
+        return false;
+    }
+    // SAFETY: as in `fast_alloc`.
+    let t = unsafe { &*t };
+    if !t.flags.enter() {
+        return false;
+    }
+    // SAFETY: a live cache's id is below MAX_CACHES.
+    let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
+    let mut done = false;
+    if !ac.is_null() {
+        // SAFETY: the array is ours (as in `fast_alloc`). The memo describes
+        // a slab of this cache that is still alive while `slab_gen` is
+        // unchanged (slabs bump it before they are destroyed), so its state
+        // bytes are live and `idx < num` once the range check passed.
+        unsafe {
+            let n = (*ac).avail;
+            if n < (*ac).limit
+                && addr & c.slab_mask == (*ac).memo_base
+                && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
+            {
+                let off = addr.wrapping_sub((*ac).memo_s_mem);
+                let idx = ((off as u64 * c.recip) >> 32) as usize;
+                if off < c.slab_bytes && idx * c.size as usize == off {
+                    let st = (*ac).memo_state.add(idx);
+                    if (*st).load(Ordering::Relaxed) == crate::slab::OBJ_ALLOCATED {
+                        (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
+                        *ArrayCache::entry(ac, n) = Entry {
+                            obj: addr as *mut u8,
+                            state: st,
+                        };
+                        (*ac).avail = n + 1;
+                        done = true;
+                    }
+                }
+            }
+        }
+    }
+    t.flags.leave();
+    done
+}
