@@ -24,6 +24,9 @@
 #pragma GCC diagnostic ignored "-Wuse-after-free"
 
 static int passed, failed;
+/* What is being checked, named in a failure's message (set with CTX). */
+static char ctx[160];
+#define CTX(...) snprintf(ctx, sizeof ctx, __VA_ARGS__)
 
 /* Hide a size from the compiler, so it neither warns about nor folds a call
  * it can prove must fail. */
@@ -38,7 +41,7 @@ static size_t opaque(size_t x) {
             passed++;                                                                  \
         } else {                                                                       \
             failed++;                                                                  \
-            fprintf(stderr, "edge.c:%d: CHECK failed: %s\n", __LINE__, #cond);         \
+            fprintf(stderr, "edge.c:%d: %s: CHECK failed: %s\n", __LINE__, ctx, #cond); \
         }                                                                              \
     } while (0)
 
@@ -61,6 +64,7 @@ static void check_interposition(void) {
     if (!m || !dladdr(m, &base)) wl_die("cannot locate malloc");
     printf("# malloc comes from %s\n", base.dli_fname);
     for (size_t i = 0; i < NFAMILY; i++) {
+        CTX("%s interposed", family[i]);
         Dl_info info;
         void *f = dlsym(RTLD_DEFAULT, family[i]);
         interposed[i] = f && dladdr(f, &info) && !strcmp(info.dli_fname, base.dli_fname);
@@ -95,6 +99,7 @@ static void check_sizes(void) {
     void *ptr[256];
     for (size_t i = 0; i < ns; i++) {
         size_t n = sizes[i];
+        CTX("malloc(%zu)", n);
         ptr[i] = malloc(n);
         CHECK(ptr[i] != NULL);
         if (!ptr[i]) continue;
@@ -108,12 +113,14 @@ static void check_sizes(void) {
     /* All live at once: none overlaps another. */
     for (size_t i = 0; i < ns; i++) {
         if (!ptr[i]) continue;
+        CTX("malloc(%zu) kept its content while others were live", sizes[i]);
         CHECK(fill_ok(ptr[i], sizes[i], i));
         free(ptr[i]);
     }
 }
 
 static void check_zero_and_null(void) {
+    CTX("malloc(0), calloc(0, n), realloc(NULL, n)");
     void *a = malloc(0), *b = malloc(0);
     /* glibc, jemalloc and mimalloc all return a unique pointer; programs treat NULL as failure. */
     CHECK(a != NULL);
@@ -149,6 +156,7 @@ static void check_calloc(void) {
     size_t sizes[] = {1, 24, 100, 4096, 5000, 100000, (size_t)1 << 20, (size_t)3 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         /* Dirty memory of the same size first, so calloc may get it back. */
+        CTX("calloc(1, %zu) after a dirty malloc of that size", sizes[i]);
         for (int round = 0; round < 3; round++) {
             unsigned char *m = malloc(sizes[i]);
             CHECK(m != NULL);
@@ -167,6 +175,7 @@ static void check_calloc(void) {
         size_t n, size;
     } over[] = {{SIZE_MAX / 2 + 2, 2}, {(size_t)1 << 33, (size_t)1 << 33}, {SIZE_MAX, SIZE_MAX}, {2, SIZE_MAX / 2 + 1}};
     for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        CTX("calloc(%zu, %zu) overflows", over[i].n, over[i].size);
         errno = 0;
         void *p = calloc(opaque(over[i].n), opaque(over[i].size));
         CHECK(p == NULL);
@@ -179,6 +188,7 @@ static void check_huge(void) {
     size_t huge[] = {SIZE_MAX, SIZE_MAX - 4095, SIZE_MAX / 2 + 1, (size_t)1 << 50};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         huge[i] = opaque(huge[i]);
+        CTX("malloc/realloc/posix_memalign(%zu)", huge[i]);
         errno = 0;
         void *p = malloc(huge[i]);
         CHECK(p == NULL);
@@ -200,21 +210,25 @@ static void check_huge(void) {
         void *m = (void *)0x1;
         CHECK(posix_memalign(&m, 64, huge[i]) == ENOMEM);
         if (has("aligned_alloc")) {
+            CTX("aligned_alloc(64, %zu)", huge[i] & ~(size_t)63);
             errno = 0;
             CHECK(aligned_alloc(64, huge[i] & ~(size_t)63) == NULL);
             CHECK(errno == ENOMEM);
         }
         if (has("memalign")) {
+            CTX("memalign(64, %zu)", huge[i]);
             errno = 0;
             CHECK(memalign(64, huge[i]) == NULL);
             CHECK(errno == ENOMEM);
         }
         if (has("valloc")) {
+            CTX("valloc(%zu)", huge[i]);
             errno = 0;
             CHECK(valloc(huge[i]) == NULL);
             CHECK(errno == ENOMEM);
         }
         if (has("pvalloc")) {
+            CTX("pvalloc(%zu)", huge[i]);
             errno = 0;
             CHECK(pvalloc(huge[i]) == NULL);
             CHECK(errno == ENOMEM);
@@ -224,6 +238,7 @@ static void check_huge(void) {
 
 static void check_realloc(void) {
     /* Grow 1 byte to 6 MiB in steps of 1.5x and shrink back: the prefix survives each move. */
+    CTX("realloc growth 1 B .. 6 MiB and back");
     size_t n = 1;
     unsigned char *p = malloc(n);
     CHECK(p != NULL);
@@ -256,6 +271,7 @@ static void check_realloc(void) {
     free(p);
 
     if (has("reallocarray")) {
+        CTX("reallocarray");
         unsigned char *a = reallocarray(NULL, 10, 10);
         CHECK(a != NULL);
         if (a) {
@@ -285,6 +301,7 @@ static void check_aligned(void) {
     /* posix_memalign: alignment must be a power of two multiple of sizeof(void *). */
     size_t bad[] = {0, 1, 2, 4, 3, 12, 24, 48, 100, sizeof(void *) + 1, 3 * 4096};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CTX("posix_memalign(&p, %zu, 64)", bad[i]);
         void *sentinel = (void *)0x1234, *m = sentinel;
         CHECK(posix_memalign(&m, opaque(bad[i]), 64) == EINVAL);
         /* POSIX: on failure memptr is left alone or set to NULL. */
@@ -293,6 +310,7 @@ static void check_aligned(void) {
     for (size_t align = sizeof(void *); align <= ((size_t)2 << 20); align *= 2) {
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             size_t n = sizes[i];
+            CTX("posix_memalign/memalign/aligned_alloc(align %zu, size %zu)", align, n);
             void *m = NULL;
             CHECK(posix_memalign(&m, align, n) == 0);
             if (m) {
@@ -326,12 +344,14 @@ static void check_aligned(void) {
     if (has("aligned_alloc")) {
         /* Small powers of two are valid alignments for aligned_alloc. */
         for (size_t align = 1; align < sizeof(void *); align *= 2) {
+            CTX("aligned_alloc(%zu, 10)", align);
             void *q = aligned_alloc(align, 10);
             CHECK(q != NULL && (uintptr_t)q % align == 0);
             free(q);
         }
         /* Not a power of two: NULL with EINVAL (C17, glibc >= 2.38), or (older
          * glibc) an object aligned at least to the next power of two. */
+        CTX("aligned_alloc(24, 48)");
         errno = 0;
         void *q = aligned_alloc(opaque(24), 48);
         CHECK((q == NULL && errno == EINVAL) || (q != NULL && (uintptr_t)q % 8 == 0));
@@ -340,6 +360,7 @@ static void check_aligned(void) {
     if (has("valloc")) {
         size_t vs[] = {1, 100, 4096, 5000, 1 << 20};
         for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            CTX("valloc(%zu)", vs[i]);
             void *v = valloc(vs[i]);
             CHECK(v != NULL && (uintptr_t)v % page == 0);
             if (v) {
@@ -353,6 +374,7 @@ static void check_aligned(void) {
         size_t vs[] = {1, 100, 4096, 5000, 1 << 20};
         for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
             size_t rounded = (vs[i] + page - 1) / page * page;
+            CTX("pvalloc(%zu)", vs[i]);
             void *v = pvalloc(vs[i]);
             CHECK(v != NULL && (uintptr_t)v % page == 0);
             if (v) {
@@ -393,6 +415,7 @@ static void check_foreign_free(void) {
     void *foreign[] = {&local, static_array + 16, mapped, (char *)mapped + 4096};
     const char *what[] = {"a stack address", "a static array", "a page the program mapped", "inside that mapping"};
     for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        CTX("free(%s)", what[i]);
         const char *report = free_captured(foreign[i]);
         /* Refused, and said so: one "kmem:" line on stderr. */
         int reported = strstr(report, "kmem:") != NULL;
@@ -400,6 +423,7 @@ static void check_foreign_free(void) {
         else printf("# free(%s) reported: %.*s\n", what[i], (int)strcspn(report, "\n"), report);
         CHECK(reported);
     }
+    CTX("after the foreign frees");
     CHECK(local == 42);
     /* Nothing was written to memory that was not the allocator's. */
     int clean = 1;

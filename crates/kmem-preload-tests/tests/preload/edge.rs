@@ -37,7 +37,11 @@ fn edge_cases_hold_under_the_preload() {
         "malloc does not come from the preload:\n{stdout}"
     );
     if p.is_kmem {
-        assert_eq!(stdout.matches("# free(").count(), 4, "each foreign free reported:\n{stdout}");
+        assert_eq!(
+            stdout.matches("# free(").count(),
+            4,
+            "each foreign free reported:\n{stdout}"
+        );
     }
 }
 
@@ -59,7 +63,10 @@ fn kmem_show_stats_and_slabinfo_at_exit() {
     let out = run("mt with KMEM_SHOW_STATS=1", cmd, Some(&p.path), None);
     assert_success("mt with KMEM_SHOW_STATS=1", &out);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("slabinfo - version: 2.1") && err.contains("kmalloc-64"), "KMEM_SHOW_STATS=1 stderr:\n{err}");
+    assert!(
+        err.contains("slabinfo - version: 2.1") && err.contains("kmalloc-64"),
+        "KMEM_SHOW_STATS=1 stderr:\n{err}"
+    );
 
     let dir = scratch_dir("slabinfo");
     let file = dir.join("slabinfo.txt");
@@ -67,11 +74,21 @@ fn kmem_show_stats_and_slabinfo_at_exit() {
     cmd.args(["2", "5000"]).env("KMEM_SLABINFO", &file);
     let out = run("mt with KMEM_SLABINFO", cmd, Some(&p.path), None);
     assert_success("mt with KMEM_SLABINFO", &out);
-    assert!(out.stderr.is_empty(), "KMEM_SLABINFO alone prints nothing: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "KMEM_SLABINFO alone prints nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&file).expect("KMEM_SLABINFO file written at exit");
-    assert!(text.starts_with("slabinfo - version: 2.1\n"), "slabinfo file:\n{text}");
+    assert!(
+        text.starts_with("slabinfo - version: 2.1\n"),
+        "slabinfo file:\n{text}"
+    );
     for cache in ["kmalloc-8 ", "kmalloc-96 ", "kmalloc-192 ", "kmalloc-8k "] {
-        assert!(text.lines().any(|l| l.starts_with(cache)), "no {cache}line in slabinfo:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(cache)),
+            "no {cache}line in slabinfo:\n{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -45,8 +45,15 @@ pub fn workspace_dir() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("test binary has a directory");
-    assert_eq!(deps.file_name().and_then(|n| n.to_str()), Some("deps"), "unexpected test binary location {exe:?}");
-    deps.parent().and_then(Path::parent).expect("<target>/<profile>/deps").to_path_buf()
+    assert_eq!(
+        deps.file_name().and_then(|n| n.to_str()),
+        Some("deps"),
+        "unexpected test binary location {exe:?}"
+    );
+    deps.parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>/deps")
+        .to_path_buf()
 }
 
 /// Writes a line on the real stderr, past the test harness's capture, so that
@@ -72,7 +79,9 @@ pub fn skip_preload(test: &str) {
              <target>/release/libkmem_preload.so); the programs run without a preload only",
         )
     });
-    note(&format!("SKIPPED {test} under LD_PRELOAD (no preload library)"));
+    note(&format!(
+        "SKIPPED {test} under LD_PRELOAD (no preload library)"
+    ));
 }
 
 fn find_preload() -> Option<Preload> {
@@ -90,12 +99,18 @@ fn find_preload() -> Option<Preload> {
             build_kmem_preload(&ws)
         }
     };
-    let path = path.canonicalize().expect("canonicalize the preload's path");
+    let path = path
+        .canonicalize()
+        .expect("canonicalize the preload's path");
     let is_kmem = exports(&path, "kmem_stats_print");
     note(&format!(
         "preload under test: {} ({})",
         path.display(),
-        if is_kmem { "kmem's: kmem-only checks on" } else { "not kmem's: kmem-only checks off" }
+        if is_kmem {
+            "kmem's: kmem-only checks on"
+        } else {
+            "not kmem's: kmem-only checks off"
+        }
     ));
     Some(Preload { path, is_kmem })
 }
@@ -104,27 +119,42 @@ fn find_preload() -> Option<Preload> {
 fn build_kmem_preload(ws: &Path) -> PathBuf {
     let target = target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    note(&format!("building the preload: cargo build --release -p kmem-preload (target {})", target.display()));
+    note(&format!(
+        "building the preload: cargo build --release -p kmem-preload (target {})",
+        target.display()
+    ));
     let status = Command::new(cargo)
         .args(["build", "--release", "-p", "kmem-preload"])
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(ws)
         .status()
         .expect("run cargo");
-    assert!(status.success(), "cargo build --release -p kmem-preload failed: {status}");
+    assert!(
+        status.success(),
+        "cargo build --release -p kmem-preload failed: {status}"
+    );
     let lib = target.join("release/libkmem_preload.so");
-    assert!(lib.is_file(), "cargo build --release -p kmem-preload did not produce {}", lib.display());
+    assert!(
+        lib.is_file(),
+        "cargo build --release -p kmem-preload did not produce {}",
+        lib.display()
+    );
     lib
 }
 
 /// Whether the shared library at `lib` defines the dynamic symbol `name`.
 fn exports(lib: &Path, name: &str) -> bool {
-    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(lib).output();
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(lib)
+        .output();
     match out {
-        Ok(o) if o.status.success() => {
-            String::from_utf8_lossy(&o.stdout).lines().any(|l| l.split_whitespace().last() == Some(name))
-        }
-        _ => lib.file_name().is_some_and(|f| f.to_string_lossy().contains("kmem")),
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some(name)),
+        _ => lib
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().contains("kmem")),
     }
 }
 
@@ -139,13 +169,27 @@ pub fn compile(src: &str) -> PathBuf {
     }
     let dir = target_dir().join("preload-tests");
     std::fs::create_dir_all(&dir).expect("create the programs' directory");
-    let stem = Path::new(src).file_stem().unwrap().to_string_lossy().into_owned();
+    let stem = Path::new(src)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let exe = dir.join(&stem);
     let crate_dir = crate_dir();
     // -fno-builtin: the compiler must not fold or drop malloc calls whose
     // result it thinks it knows (malloc(SIZE_MAX), malloc+free pairs).
     let out = Command::new("gcc")
-        .args(["-std=c11", "-D_GNU_SOURCE", "-O2", "-g", "-fno-builtin", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .args([
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            "-O2",
+            "-g",
+            "-fno-builtin",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pthread",
+        ])
         .arg("-I")
         .arg(crate_dir.join("workloads"))
         .arg(crate_dir.join(src))
@@ -186,8 +230,16 @@ pub fn run(what: &str, mut cmd: Command, lib: Option<&Path>, stdin: Option<&Path
     let err_path = tmp.join("stderr");
     cmd.stdout(std::fs::File::create(&out_path).unwrap());
     cmd.stderr(std::fs::File::create(&err_path).unwrap());
-    let label = format!("{what} ({})", lib.map_or("no preload".to_string(), |l| format!("LD_PRELOAD={}", l.display())));
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{label}: cannot start: {e}"));
+    let label = format!(
+        "{what} ({})",
+        lib.map_or("no preload".to_string(), |l| format!(
+            "LD_PRELOAD={}",
+            l.display()
+        ))
+    );
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{label}: cannot start: {e}"));
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -203,13 +255,20 @@ pub fn run(what: &str, mut cmd: Command, lib: Option<&Path>, stdin: Option<&Path
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let out = Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() };
+    let out = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
     let _ = std::fs::remove_dir_all(&tmp);
     if lib.is_some() {
         // ld.so only warns when it cannot load a preload; the run would then
         // silently test glibc.
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!err.contains("cannot be preloaded"), "{label}: the preload was not loaded:\n{err}");
+        assert!(
+            !err.contains("cannot be preloaded"),
+            "{label}: the preload was not loaded:\n{err}"
+        );
     }
     out
 }
@@ -222,8 +281,13 @@ pub fn scratch_dir(what: &str) -> PathBuf {
         *s += 1;
         *s
     };
-    let safe: String = what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    let dir = target_dir().join("preload-tests/runs").join(format!("{safe}-{}-{n}", std::process::id()));
+    let safe: String = what
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dir = target_dir()
+        .join("preload-tests/runs")
+        .join(format!("{safe}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
@@ -231,10 +295,13 @@ pub fn scratch_dir(what: &str) -> PathBuf {
 
 /// Output lines that may differ between allocators start with "# ".
 pub fn comparable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).lines().filter(|l| !l.starts_with("# ")).fold(String::new(), |mut s, l| {
-        let _ = writeln!(s, "{l}");
-        s
-    })
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.starts_with("# "))
+        .fold(String::new(), |mut s, l| {
+            let _ = writeln!(s, "{l}");
+            s
+        })
 }
 
 /// Asserts a run succeeded, with its output in the message if not.
@@ -256,7 +323,11 @@ pub fn assert_same(what: &str, base: &Output, pre: &Output, same_stderr: bool) {
     assert_success(&format!("{what} under the preload"), pre);
     let (a, b) = (comparable(&base.stdout), comparable(&pre.stdout));
     if a != b {
-        let line = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(a.lines().count().min(b.lines().count()));
+        let line = a
+            .lines()
+            .zip(b.lines())
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.lines().count().min(b.lines().count()));
         panic!(
             "{what}: stdout differs under the preload, first at line {}:\n  without: {:?}\n  with:    {:?}\n(stderr under the preload:\n{})",
             line + 1,
@@ -276,7 +347,12 @@ pub fn assert_same(what: &str, base: &Output, pre: &Output, same_stderr: bool) {
 
 /// Runs a program without and (if there is one) with the preload and asserts
 /// the outputs agree; returns the two outputs.
-pub fn compare(what: &str, make: impl Fn() -> Command, stdin: Option<&Path>, same_stderr: bool) -> (Output, Option<Output>) {
+pub fn compare(
+    what: &str,
+    make: impl Fn() -> Command,
+    stdin: Option<&Path>,
+    same_stderr: bool,
+) -> (Output, Option<Output>) {
     let base = run(what, make(), None, stdin);
     let Some(p) = preload() else {
         assert_success(&format!("{what} without a preload"), &base);
@@ -294,5 +370,7 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed (apt-get install -y {package}); .ci/run installs it"))
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed (apt-get install -y {package}); .ci/run installs it")
+        })
 }

@@ -26,7 +26,9 @@ fn python_script(pythonmalloc: &str) {
         &what,
         || {
             let mut c = Command::new(&py);
-            c.arg(&script).env("PYTHONHASHSEED", "0").env("PYTHONMALLOC", pythonmalloc);
+            c.arg(&script)
+                .env("PYTHONHASHSEED", "0")
+                .env("PYTHONMALLOC", pythonmalloc);
             c
         },
         None,
@@ -34,7 +36,10 @@ fn python_script(pythonmalloc: &str) {
     );
     // The script ran to its end (a short stdout on both sides would also compare equal).
     let out = String::from_utf8_lossy(&base.stdout);
-    assert!(out.contains("\njson ") && out.ends_with("ok True\n"), "unexpected output:\n{out}");
+    assert!(
+        out.contains("\njson ") && out.ends_with("ok True\n"),
+        "unexpected output:\n{out}"
+    );
 }
 
 /// Every Python object through malloc/realloc/free: dicts, lists, strings,
@@ -75,7 +80,10 @@ fn sqlite3_builds_and_queries_a_database() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let out = String::from_utf8_lossy(&base.stdout);
-    assert!(out.contains("counts|20000|5000|200000") && out.ends_with("ok\n"), "unexpected output:\n{out}");
+    assert!(
+        out.contains("counts|20000|5000|200000") && out.ends_with("ok\n"),
+        "unexpected output:\n{out}"
+    );
 }
 
 /// Four threads allocate, realloc, calloc, posix_memalign and free each

@@ -13,13 +13,21 @@ fn fork_while_threads_allocate() {
     let exe = compile("programs/fork.c");
     let base = run("fork", Command::new(&exe), None, None);
     assert_success("fork without a preload", &base);
-    assert_eq!(String::from_utf8_lossy(&base.stdout), "fork: 75 children exited cleanly\n");
+    assert_eq!(
+        String::from_utf8_lossy(&base.stdout),
+        "fork: 75 children exited cleanly\n"
+    );
     let Some(p) = preload() else {
         skip_preload("fork");
         return;
     };
     for round in 0..4 {
-        let pre = run(&format!("fork round {round}"), Command::new(&exe), Some(&p.path), None);
+        let pre = run(
+            &format!("fork round {round}"),
+            Command::new(&exe),
+            Some(&p.path),
+            None,
+        );
         assert_same(&format!("fork round {round}"), &base, &pre, false);
     }
 }
