@@ -58,6 +58,12 @@ if [ -z "${KMEM_PRELOAD+set}" ]; then
         CARGO_TARGET_DIR="$tgt" cargo build --release -q -p kmem-preload
     fi
 fi
+# A stale or foreign library under kmem's name would be timed as kmem.
+if [ -n "$KMEM_PRELOAD" ] && [ -f "$KMEM_PRELOAD" ] &&
+    ! nm -D --defined-only "$KMEM_PRELOAD" | grep -qw kmem_stats_print; then
+    echo "note: $KMEM_PRELOAD does not export kmem_stats_print: not kmem's preload; left out" >&2
+    KMEM_PRELOAD=""
+fi
 add kmem "$KMEM_PRELOAD"
 
 # --- the programs -----------------------------------------------------------------

@@ -5,7 +5,7 @@
  * allocation order and refills it (a phase change, as a request handler or a
  * parser resets its state). The per-thread fast path is all that matters here.
  *
- * Usage: churn [threads=2] [ops per thread=18000000]
+ * Usage: churn [threads=2] [ops per thread=36000000]
  * Prints the number of operations and the sum of freed objects' tags.
  */
 #include "wl.h"
@@ -58,7 +58,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 2);
-    ops = arg_long(argc, argv, 2, 18000000);
+    ops = arg_long(argc, argv, 2, 36000000);
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
     struct result *res = calloc((size_t)threads, sizeof *res);
     if (!tid || !res) wl_die("calloc");

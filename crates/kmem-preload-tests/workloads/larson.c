@@ -6,7 +6,7 @@
  * next epoch's workers take over the arrays rotated by one: each new thread
  * frees objects that a thread which has since exited allocated.
  *
- * Usage: larson [threads=2] [ops per thread per epoch=1200000] [epochs=8] [slots=5000]
+ * Usage: larson [threads=2] [ops per thread per epoch=2400000] [epochs=8] [slots=5000]
  * Prints the sum of every freed object's tag (deterministic).
  */
 #include "wl.h"
@@ -43,7 +43,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 2);
-    ops = arg_long(argc, argv, 2, 1200000);
+    ops = arg_long(argc, argv, 2, 2400000);
     long epochs = arg_long(argc, argv, 3, 8);
     nslots = arg_long(argc, argv, 4, 5000);
 

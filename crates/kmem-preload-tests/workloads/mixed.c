@@ -7,7 +7,7 @@
  * written in full, as a program would, so peak RSS measures how well the
  * allocator packs and reuses memory, not only its metadata.
  *
- * Usage: mixed [threads=2] [replacements per thread=3000000] [working set per thread=10000]
+ * Usage: mixed [threads=2] [replacements per thread=6000000] [working set per thread=10000]
  * Prints the sum of freed objects' tags and the bytes allocated.
  */
 #include "wl.h"
@@ -72,7 +72,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 2);
-    replacements = arg_long(argc, argv, 2, 3000000);
+    replacements = arg_long(argc, argv, 2, 6000000);
     wset = arg_long(argc, argv, 3, 10000);
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
     struct result *res = calloc((size_t)threads, sizeof *res);

@@ -6,7 +6,7 @@
  * whole content is checked against a running hash and it is freed. In-place
  * growth and the cost of moving are what this measures.
  *
- * Usage: realloc [threads=2] [appends per thread=2000000]
+ * Usage: realloc [threads=2] [appends per thread=4000000]
  * Prints the number of finished buffers and the sum of their hashes.
  */
 #include "wl.h"
@@ -69,7 +69,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 2);
-    appends = arg_long(argc, argv, 2, 2000000);
+    appends = arg_long(argc, argv, 2, 4000000);
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
     struct result *res = calloc((size_t)threads, sizeof *res);
     if (!tid || !res) wl_die("calloc");

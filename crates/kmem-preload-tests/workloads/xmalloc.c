@@ -5,7 +5,7 @@
  * which check and free them. Every object is freed by a thread other than the
  * one that allocated it, which is the path per-thread caches find hardest.
  *
- * Usage: xmalloc [threads=2] [objects per producer=8000000]
+ * Usage: xmalloc [threads=2] [objects per producer=16000000]
  * threads/2 producers (at least 1) and as many consumers.
  * Prints the number of objects and the sum of their tags (deterministic).
  */
@@ -84,7 +84,7 @@ static void *consumer(void *arg) {
 
 int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 2);
-    per_producer = arg_long(argc, argv, 2, 8000000);
+    per_producer = arg_long(argc, argv, 2, 16000000);
     long pairs = threads / 2 > 0 ? threads / 2 : 1;
     producers_left = (int)pairs;
     pthread_t *tid = calloc((size_t)pairs * 2, sizeof *tid);

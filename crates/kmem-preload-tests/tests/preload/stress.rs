@@ -66,10 +66,12 @@ fn thousands_of_threads_allocate_and_exit() {
         crate::harness::note(&format!(
             "thread_exit {name}: RSS {first} KiB after {first_threads} threads, {last} KiB after {last_threads}"
         ));
-        // Caches left behind by 3750 threads would be hundreds of MiB; 32 MiB
-        // is room for an allocator's ordinary growth (mimalloc grows ~9 MiB).
+        // A thread frees ~200 objects (~350 KiB) into its caches; left behind
+        // by 3750 threads that is hundreds of MiB. 64 MiB is room for an
+        // allocator's ordinary growth: mimalloc, which reclaims abandoned
+        // segments lazily, was seen growing 9..28 MiB here.
         assert!(
-            last.saturating_sub(first) <= 32 * 1024,
+            last.saturating_sub(first) <= 64 * 1024,
             "thread_exit {name}: resident memory grew from {first} KiB ({first_threads} threads) to {last} KiB \
              ({last_threads} threads): exited threads' caches are not given back"
         );
