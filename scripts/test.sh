@@ -27,6 +27,10 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "no_std builds of the core crates (warnings are errors)"
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/nostd" \
+    cargo build --no-default-features -p kmem-platform -p kmem-page -p kmem-genalloc -p kmem-mempool
+
 step "cargo test --workspace"
 cargo test --workspace
 

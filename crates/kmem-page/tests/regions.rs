@@ -227,13 +227,22 @@ fn small_caller_regions_share_a_slot_but_may_not_overlap() {
     assert!((pa.as_ptr() as usize) < hi_start && pa.as_ptr() as usize >= lo_start);
     assert!(pb.as_ptr() as usize >= hi_start);
     // Each address maps to its own allocator's descriptor.
-    assert_eq!(kmem_page::lookup(pa.as_ptr() as usize).unwrap().kind(), PageKind::Pages);
-    // SAFETY (both): refused, each block belongs to the other allocator.
+    assert_eq!(
+        kmem_page::lookup(pa.as_ptr() as usize).unwrap().kind(),
+        PageKind::Pages
+    );
+    // SAFETY: refused: each block belongs to the other allocator.
     let ea = unsafe { B.free_raw(pa, 0) };
     // SAFETY: as above.
     let eb = unsafe { A.free_raw(pb, 0) };
-    assert!(matches!(ea, Err(PageError::WrongAllocator { .. })), "{ea:?}");
-    assert!(matches!(eb, Err(PageError::WrongAllocator { .. })), "{eb:?}");
+    assert!(
+        matches!(ea, Err(PageError::WrongAllocator { .. })),
+        "{ea:?}"
+    );
+    assert!(
+        matches!(eb, Err(PageError::WrongAllocator { .. })),
+        "{eb:?}"
+    );
     // A range inside (or straddling) either region is refused, before anything
     // is written.
     // SAFETY: refused before anything is written.

@@ -135,6 +135,9 @@ pub fn set_errno(e: i32) {
 }
 
 static REPORTS: AtomicUsize = AtomicUsize::new(0);
+/// How many [`capture`]s are active (in any thread); reports consult the
+/// thread-local buffer only while this is non-zero.
+#[cfg(feature = "std")]
 static CAPTURING: AtomicUsize = AtomicUsize::new(0);
 
 /// How many reports this process has made.
