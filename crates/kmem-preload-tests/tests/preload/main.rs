@@ -1,0 +1,8 @@
+//! Real programs under `LD_PRELOAD` of the malloc replacement, compared with
+//! runs on glibc's malloc. See the crate docs for which library is tested.
+
+mod edge;
+mod harness;
+mod programs;
+mod stress;
+mod workloads;
