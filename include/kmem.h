@@ -151,7 +151,7 @@ unsigned long gen_pool_worst_fit(unsigned long *map, unsigned long size, unsigne
  * then waits for a mempool_free and never returns NULL; GFP_ATOMIC and
  * GFP_NOWAIT return NULL. __GFP_ZERO is refused (reported, NULL). A free
  * refills the reserve if it is below min_nr (waking waiters), else goes to
- * the backend. Slab and kmalloc stock pools come with those layers. */
+ * the backend. The kmalloc stock pool comes with the kmalloc layer. */
 typedef void *(mempool_alloc_t)(gfp_t gfp_mask, void *pool_data);
 typedef void (mempool_free_t)(void *element, void *pool_data);
 typedef struct mempool_s mempool_t;
@@ -175,6 +175,11 @@ mempool_t *mempool_create_page_pool(int min_nr, int order);
  * (void *)(long)order; a wrong address or order is reported on free. */
 void *mempool_alloc_pages(gfp_t gfp_mask, void *pool_data);
 void  mempool_free_pages(void *element, void *pool_data);
+/* Objects of a slab cache; a pointer that is not a kmem_cache: reported, NULL. */
+mempool_t *mempool_create_slab_pool(int min_nr, struct kmem_cache *cache);
+/* The stock slab pair, pool_data = the struct kmem_cache *. */
+void *mempool_alloc_slab(gfp_t gfp_mask, void *pool_data);
+void  mempool_free_slab(void *element, void *pool_data);
 
 /* ---- introspection: same layouts as /proc/slabinfo 2.1 and /proc/buddyinfo ---- */
 /* Each returns 0, or -errno if writing to fd failed. */
