@@ -23,7 +23,7 @@ use kmem_platform::{Os, PageSource};
 /// use kmem_page::PageAllocator;
 /// use kmem_platform::TestPlatform;
 /// let pages = PageAllocator::new(TestPlatform::new());
-/// assert_eq!(pages.page_allocator().stats().allocated_pages, 0);
+/// assert_eq!((&pages).page_allocator().stats().allocated_pages, 0);
 /// let arena = Arena::new_in(&pages);
 /// arena.alloc(7u32);
 /// assert_eq!(pages.stats().allocated_pages, 4); // one 16 KiB block

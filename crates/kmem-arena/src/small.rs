@@ -244,11 +244,14 @@ impl<P: PageBackend> Pool<P> {
     /// many bytes are free at its end, and whether the search starts there.
     ///
     /// ```
-    /// let pool = kmem_arena::Pool::new(kmem_arena::Global, 4096).unwrap();
+    /// let pool = kmem_arena::Pool::new(kmem_arena::Global, 4000).unwrap();
+    /// assert_eq!(pool.block_size(), 4096);
     /// for _ in 0..3 { pool.alloc(4000).unwrap(); }     // one per block
     /// let mut blocks = Vec::new();
     /// pool.for_each_block(|b| blocks.push((b.failed, b.is_current)));
-    /// assert_eq!(blocks, [(2, true), (1, false), (0, false)]);
+    /// // The third block was added after passing over two: the head counts a
+    /// // failure; the second had no successor yet, so (as in nginx) it does not.
+    /// assert_eq!(blocks, [(1, true), (0, false), (0, false)]);
     /// ```
     pub fn for_each_block(&self, mut f: impl FnMut(BlockInfo)) {
         self.sync_window();

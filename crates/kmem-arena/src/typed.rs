@@ -275,6 +275,17 @@ impl<'p, P: PageBackend> Arena<'p, P> {
         self.pool.for_each_block(f)
     }
 
+    /// The large list: `(live, idle)` entries (see [`Pool::large_entries`]).
+    ///
+    /// ```
+    /// let arena = kmem_arena::Arena::new();
+    /// arena.alloc([0u8; 5000]);
+    /// assert_eq!(arena.large_entries(), (1, 0));
+    /// ```
+    pub fn large_entries(&self) -> (usize, usize) {
+        self.pool.large_entries()
+    }
+
     /// Moves `value` into the arena. It is dropped when the arena is reset or
     /// dropped. Panics if the page layer has no memory (see [`try_alloc`](Self::try_alloc)).
     ///
@@ -463,7 +474,7 @@ impl<'p, P: PageBackend> Arena<'p, P> {
     ///
     /// ```
     /// let arena = kmem_arena::Arena::new();
-    /// let s = arena.alloc_from_iter((1..=3).map(|i| i.to_string()));
+    /// let s = arena.alloc_from_iter((1..4).map(|i| i.to_string()));
     /// assert_eq!(s.join(","), "1,2,3");
     /// ```
     #[allow(clippy::mut_from_ref)]
