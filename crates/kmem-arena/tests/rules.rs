@@ -10,8 +10,20 @@ use kmem_arena::{Arena, BlockInfo, FreeError, MP_ALIGNMENT, Pool};
 use kmem_page::{Config, PageAllocator};
 use kmem_platform::TestPlatform;
 
-fn pages() -> PageAllocator<TestPlatform> {
-    PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, ..Config::DEFAULT })
+/// A page allocator of this test's own, never dropped and never giving regions
+/// back (the page layer recycles region metadata between allocators, which
+/// Miri's Stacked Borrows rejects in `kmem-page`; see the arena issue notes).
+macro_rules! pages {
+    () => {{
+        static PAGES: PageAllocator<TestPlatform> =
+            PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: usize::MAX });
+        &PAGES
+    }};
+    ($max:expr) => {{
+        static PAGES: PageAllocator<TestPlatform> =
+            PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: $max });
+        &PAGES
+    }};
 }
 
 fn blocks<P: kmem_arena::PageBackend>(pool: &Pool<P>) -> Vec<BlockInfo> {
@@ -25,14 +37,14 @@ const ONE_PER_BLOCK: usize = 4000;
 
 #[test]
 fn max_separates_small_from_large() {
-    let pages = pages();
-    let small = Pool::new(&pages, 100).unwrap();
+    let pages = pages!();
+    let small = Pool::new(pages, 100).unwrap();
     assert_eq!(small.max(), 100);
     small.alloc(100).unwrap();
     assert_eq!(small.large_entries(), (0, 0));
     small.alloc(101).unwrap();
     assert_eq!(small.large_entries(), (1, 0), "above max: large");
-    let big = Pool::new(&pages, 1 << 20).unwrap();
+    let big = Pool::new(pages, 1 << 20).unwrap();
     assert_eq!(big.max(), 4095, "max = min(size, PAGE_SIZE - 1)");
     big.alloc(4095).unwrap();
     assert_eq!(big.large_entries(), (0, 0));
@@ -42,8 +54,8 @@ fn max_separates_small_from_large() {
 
 #[test]
 fn failure_counting_and_current_follow_nginx() {
-    let pages = pages();
-    let pool = Pool::new(&pages, ONE_PER_BLOCK).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     assert_eq!(pool.block_size(), 4096);
     // The nginx model: blocks' failure counts and the index of `current`.
     let (mut failed, mut current): (Vec<usize>, usize) = (Vec::new(), 0);
@@ -73,8 +85,8 @@ fn failure_counting_and_current_follow_nginx() {
 
 #[test]
 fn current_moves_after_more_than_four_failures() {
-    let pages = pages();
-    let pool = Pool::new(&pages, ONE_PER_BLOCK).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     for _ in 0..7 {
         pool.alloc(ONE_PER_BLOCK).unwrap();
     }
@@ -86,8 +98,8 @@ fn current_moves_after_more_than_four_failures() {
 
 #[test]
 fn search_starts_at_current_and_takes_the_first_block_with_room() {
-    let pages = pages();
-    let pool = Pool::new(&pages, ONE_PER_BLOCK).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     let first = pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize;
     let second = pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize;
     assert_ne!(first & !4095, second & !4095);
@@ -110,8 +122,8 @@ fn search_starts_at_current_and_takes_the_first_block_with_room() {
 
 #[test]
 fn new_blocks_have_the_first_blocks_size() {
-    let pages = pages();
-    let pool = Pool::new(&pages, 10_000).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, 10_000).unwrap();
     assert_eq!(pool.block_size(), 16384);
     for _ in 0..40 {
         pool.alloc(4000).unwrap();
@@ -122,8 +134,8 @@ fn new_blocks_have_the_first_blocks_size() {
 
 #[test]
 fn large_allocations_are_listed_and_entries_reused() {
-    let pages = pages();
-    let pool = Pool::new(&pages, 1024).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, 1024).unwrap();
     let a = pool.alloc(5000).unwrap();
     let b = pool.alloc(70_000).unwrap();
     assert_eq!(pool.large_entries(), (2, 0));
@@ -148,9 +160,9 @@ fn large_allocations_are_listed_and_entries_reused() {
 
 #[test]
 fn free_declines_everything_but_large_starts() {
-    let pages = pages();
-    let pool = Pool::new(&pages, 1024).unwrap();
-    let other = Pool::new(&pages, 1024).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, 1024).unwrap();
+    let other = Pool::new(pages, 1024).unwrap();
     let small = pool.alloc(10).unwrap().as_ptr();
     let big = pool.alloc(10_000).unwrap().as_ptr();
     let others = other.alloc(10_000).unwrap().as_ptr();
@@ -190,9 +202,9 @@ unsafe extern "C-unwind" fn record(data: *mut c_void) {
 
 #[test]
 fn cleanups_run_lifo_on_destroy_not_on_reset() {
-    let pages = pages();
+    let pages = pages!();
     let log = RefCell::new(Vec::new());
-    let mut pool = Pool::new(&pages, 256).unwrap();
+    let mut pool = Pool::new(pages, 256).unwrap();
     for tag in 1..=3u32 {
         let c = pool.cleanup_add(size_of::<(*const RefCell<Vec<u32>>, u32)>()).unwrap();
         // SAFETY: a fresh record with room for the pair.
@@ -215,8 +227,8 @@ fn cleanups_run_lifo_on_destroy_not_on_reset() {
 
 #[test]
 fn reset_frees_large_and_rewinds_small() {
-    let pages = pages();
-    let mut pool = Pool::new(&pages, ONE_PER_BLOCK).unwrap();
+    let pages = pages!();
+    let mut pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     let firsts: Vec<usize> = (0..9).map(|_| pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize).collect();
     pool.alloc(100_000).unwrap();
     let with_large = pages.stats().allocated_pages;
@@ -234,9 +246,9 @@ fn reset_frees_large_and_rewinds_small() {
 
 #[test]
 fn destroy_gives_every_page_back() {
-    let pages = pages();
+    let pages = pages!();
     {
-        let pool = Pool::new(&pages, 1000).unwrap();
+        let pool = Pool::new(pages, 1000).unwrap();
         for i in 0..50 {
             pool.alloc(i * 37 + 1).unwrap();
         }
@@ -250,8 +262,8 @@ fn destroy_gives_every_page_back() {
 
 #[test]
 fn alignment_of_every_entry_point() {
-    let pages = pages();
-    let pool = Pool::new(&pages, 4096).unwrap();
+    let pages = pages!();
+    let pool = Pool::new(pages, 4096).unwrap();
     for size in [1, 3, 15, 16, 17, 100, 4095, 4096, 10_000] {
         pool.nalloc(1).unwrap();
         assert_eq!(pool.alloc(size).unwrap().as_ptr() as usize % MP_ALIGNMENT, 0, "mp_alloc({size})");
@@ -274,7 +286,7 @@ fn alignment_of_every_entry_point() {
         }
     }
     // Typed and Layout entry points.
-    let arena = Arena::new_in(&pages);
+    let arena = Arena::new_in(pages);
     #[repr(align(64))]
     struct A64(#[allow(dead_code)] u8);
     #[repr(align(4096))]
@@ -299,10 +311,10 @@ fn alignment_of_every_entry_point() {
 
 #[test]
 fn bad_sizes_have_defined_answers() {
-    let pages = pages();
-    assert!(Pool::new(&pages, 0).is_err());
-    assert!(Pool::new(&pages, usize::MAX).is_err());
-    let pool = Pool::new(&pages, 64).unwrap();
+    let pages = pages!();
+    assert!(Pool::new(pages, 0).is_err());
+    assert!(Pool::new(pages, usize::MAX).is_err());
+    let pool = Pool::new(pages, 64).unwrap();
     assert!(pool.alloc(0).is_none());
     assert!(pool.nalloc(0).is_none());
     assert!(pool.calloc(0).is_none());
@@ -318,8 +330,8 @@ fn bad_sizes_have_defined_answers() {
 
 #[test]
 fn out_of_memory_is_a_failure_not_a_crash() {
-    let pages = PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: 1024 });
-    let pool = Pool::new(&pages, 4000).unwrap();
+    let pages = pages!(1024);
+    let pool = Pool::new(pages, 4000).unwrap();
     let mut got = 0;
     while pool.alloc(4000).is_some() {
         got += 1;
@@ -333,8 +345,8 @@ fn out_of_memory_is_a_failure_not_a_crash() {
 
 #[test]
 fn statistics_count_what_they_say() {
-    let pages = pages();
-    let mut pool = Pool::new(&pages, 256).unwrap();
+    let pages = pages!();
+    let mut pool = Pool::new(pages, 256).unwrap();
     pool.alloc(10).unwrap();
     pool.nalloc(7).unwrap();
     let big = pool.alloc(1000).unwrap();
@@ -368,9 +380,9 @@ impl Drop for Noisy {
 
 #[test]
 fn arena_drops_values_on_reset_and_drop_newest_first() {
-    let pages = pages();
+    let pages = pages!();
     let log = Rc::new(RefCell::new(Vec::new()));
-    let mut arena = Arena::new_in(&pages);
+    let mut arena = Arena::new_in(pages);
     arena.alloc(Noisy(log.clone(), 1));
     arena.alloc_slice_fill_with(2, |i| Noisy(log.clone(), 10 + i as u32));
     arena.alloc(Noisy(log.clone(), 2));
@@ -392,7 +404,7 @@ fn arena_drops_values_on_reset_and_drop_newest_first() {
 
 #[test]
 fn zero_sized_values_with_drop_are_dropped() {
-    let pages = pages();
+    let pages = pages!();
     thread_local!(static DROPS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) });
     struct Guard;
     impl Drop for Guard {
@@ -400,7 +412,7 @@ fn zero_sized_values_with_drop_are_dropped() {
             DROPS.with(|d| d.set(d.get() + 1));
         }
     }
-    let mut arena = Arena::new_in(&pages);
+    let mut arena = Arena::new_in(pages);
     arena.alloc(Guard);
     arena.alloc_from_iter([Guard, Guard]);
     arena.reset();
@@ -409,7 +421,7 @@ fn zero_sized_values_with_drop_are_dropped() {
 
 #[test]
 fn a_panicking_drop_leaves_the_rest_registered() {
-    let pages = pages();
+    let pages = pages!();
     let log = Rc::new(RefCell::new(Vec::new()));
     struct Bomb;
     impl Drop for Bomb {
@@ -417,7 +429,7 @@ fn a_panicking_drop_leaves_the_rest_registered() {
             panic!("boom");
         }
     }
-    let mut arena = Arena::new_in(&pages);
+    let mut arena = Arena::new_in(pages);
     arena.alloc(Noisy(log.clone(), 1));
     arena.alloc(Bomb);
     arena.alloc(Noisy(log.clone(), 2));

@@ -7,4 +7,5 @@
 //! without changing state.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod arena;
 pub mod pages;
