@@ -6,25 +6,20 @@ use kmem_arena::{Arena, LockedPool, SyncArena};
 use kmem_page::{Config, PageAllocator};
 use kmem_platform::TestPlatform;
 
-/// A page allocator of this test's own, never dropped and never giving regions
-/// back (the page layer recycles region metadata between allocators, which
-/// Miri's Stacked Borrows rejects in `kmem-page`; see the arena issue notes).
+/// A page allocator of this test's own (heap-backed, so Miri can run it),
+/// giving wholly free regions straight back.
 macro_rules! pages {
-    () => {{
-        static PAGES: PageAllocator<TestPlatform> =
-            PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: usize::MAX });
-        &PAGES
-    }};
-    ($max:expr) => {{
-        static PAGES: PageAllocator<TestPlatform> =
-            PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: $max });
-        &PAGES
-    }};
+    () => {
+        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: usize::MAX })
+    };
+    ($max:expr) => {
+        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: $max })
+    };
 }
 
 #[test]
 fn vec_lives_in_the_arena_and_grows_in_place() {
-    let pages = pages!();
+    let pages = &pages!();
     let arena = Arena::new_in(pages);
     let mut v: AVec<u32, _> = AVec::with_capacity_in(4, &arena);
     let first = v.as_ptr();
@@ -48,7 +43,7 @@ fn vec_lives_in_the_arena_and_grows_in_place() {
 
 #[test]
 fn hashbrown_map_in_the_arena() {
-    let pages = pages!();
+    let pages = &pages!();
     let mut arena = Arena::new_in(pages);
     for round in 0..3u64 {
         let mut m = hashbrown::HashMap::new_in(&arena);
@@ -70,7 +65,7 @@ fn hashbrown_map_in_the_arena() {
 
 #[test]
 fn shrink_and_grow_zeroed_keep_contents() {
-    let pages = pages!();
+    let pages = &pages!();
     let arena = Arena::new_in(pages);
     let mut v: AVec<u8, _> = AVec::new_in(&arena);
     v.extend_from_slice(&[7; 100]);
@@ -88,7 +83,7 @@ fn shrink_and_grow_zeroed_keep_contents() {
 
 #[test]
 fn sync_arena_is_shared_between_threads() {
-    let pages = pages!();
+    let pages = &pages!();
     let mut arena = SyncArena::new_in(pages);
     let n = if cfg!(miri) { 10 } else { 1000 };
     std::thread::scope(|s| {

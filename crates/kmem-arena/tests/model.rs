@@ -107,12 +107,8 @@ fn check_contents(live: &[Live]) {
     }
 }
 
-/// One page allocator for every case, never dropped (see `rules.rs`).
-static PAGES: PageAllocator<TestPlatform> =
-    PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: usize::MAX });
-
 fn run(pool_size: usize, ops: Vec<Op>) {
-    let pages = &PAGES;
+    let pages = &PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, ..Config::DEFAULT });
     let mut pool = Pool::new(pages, pool_size).unwrap();
     let mut m = Model { block_bytes: pool.block_size(), max: pool.max(), ..Model::default() };
     let mut bases: Vec<usize> = Vec::new();

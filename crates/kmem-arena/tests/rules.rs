@@ -10,20 +10,15 @@ use kmem_arena::{Arena, BlockInfo, FreeError, MP_ALIGNMENT, Pool};
 use kmem_page::{Config, PageAllocator};
 use kmem_platform::TestPlatform;
 
-/// A page allocator of this test's own, never dropped and never giving regions
-/// back (the page layer recycles region metadata between allocators, which
-/// Miri's Stacked Borrows rejects in `kmem-page`; see the arena issue notes).
+/// A page allocator of this test's own (heap-backed, so Miri can run it),
+/// giving wholly free regions straight back.
 macro_rules! pages {
-    () => {{
-        static PAGES: PageAllocator<TestPlatform> =
-            PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: usize::MAX });
-        &PAGES
-    }};
-    ($max:expr) => {{
-        static PAGES: PageAllocator<TestPlatform> =
-            PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: usize::MAX, max_pages: $max });
-        &PAGES
-    }};
+    () => {
+        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: usize::MAX })
+    };
+    ($max:expr) => {
+        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: $max })
+    };
 }
 
 fn blocks<P: kmem_arena::PageBackend>(pool: &Pool<P>) -> Vec<BlockInfo> {
@@ -37,7 +32,7 @@ const ONE_PER_BLOCK: usize = 4000;
 
 #[test]
 fn max_separates_small_from_large() {
-    let pages = pages!();
+    let pages = &pages!();
     let small = Pool::new(pages, 100).unwrap();
     assert_eq!(small.max(), 100);
     small.alloc(100).unwrap();
@@ -54,7 +49,7 @@ fn max_separates_small_from_large() {
 
 #[test]
 fn failure_counting_and_current_follow_nginx() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     assert_eq!(pool.block_size(), 4096);
     // The nginx model: blocks' failure counts and the index of `current`.
@@ -85,7 +80,7 @@ fn failure_counting_and_current_follow_nginx() {
 
 #[test]
 fn current_moves_after_more_than_four_failures() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     for _ in 0..7 {
         pool.alloc(ONE_PER_BLOCK).unwrap();
@@ -98,7 +93,7 @@ fn current_moves_after_more_than_four_failures() {
 
 #[test]
 fn search_starts_at_current_and_takes_the_first_block_with_room() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     let first = pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize;
     let second = pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize;
@@ -122,7 +117,7 @@ fn search_starts_at_current_and_takes_the_first_block_with_room() {
 
 #[test]
 fn new_blocks_have_the_first_blocks_size() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, 10_000).unwrap();
     assert_eq!(pool.block_size(), 16384);
     for _ in 0..40 {
@@ -134,7 +129,7 @@ fn new_blocks_have_the_first_blocks_size() {
 
 #[test]
 fn large_allocations_are_listed_and_entries_reused() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, 1024).unwrap();
     let a = pool.alloc(5000).unwrap();
     let b = pool.alloc(70_000).unwrap();
@@ -160,7 +155,7 @@ fn large_allocations_are_listed_and_entries_reused() {
 
 #[test]
 fn free_declines_everything_but_large_starts() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, 1024).unwrap();
     let other = Pool::new(pages, 1024).unwrap();
     let small = pool.alloc(10).unwrap().as_ptr();
@@ -202,7 +197,7 @@ unsafe extern "C-unwind" fn record(data: *mut c_void) {
 
 #[test]
 fn cleanups_run_lifo_on_destroy_not_on_reset() {
-    let pages = pages!();
+    let pages = &pages!();
     let log = RefCell::new(Vec::new());
     let mut pool = Pool::new(pages, 256).unwrap();
     for tag in 1..=3u32 {
@@ -227,7 +222,7 @@ fn cleanups_run_lifo_on_destroy_not_on_reset() {
 
 #[test]
 fn reset_frees_large_and_rewinds_small() {
-    let pages = pages!();
+    let pages = &pages!();
     let mut pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
     let firsts: Vec<usize> = (0..9).map(|_| pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize).collect();
     pool.alloc(100_000).unwrap();
@@ -246,7 +241,7 @@ fn reset_frees_large_and_rewinds_small() {
 
 #[test]
 fn destroy_gives_every_page_back() {
-    let pages = pages!();
+    let pages = &pages!();
     {
         let pool = Pool::new(pages, 1000).unwrap();
         for i in 0..50 {
@@ -262,7 +257,7 @@ fn destroy_gives_every_page_back() {
 
 #[test]
 fn alignment_of_every_entry_point() {
-    let pages = pages!();
+    let pages = &pages!();
     let pool = Pool::new(pages, 4096).unwrap();
     for size in [1, 3, 15, 16, 17, 100, 4095, 4096, 10_000] {
         pool.nalloc(1).unwrap();
@@ -311,7 +306,7 @@ fn alignment_of_every_entry_point() {
 
 #[test]
 fn bad_sizes_have_defined_answers() {
-    let pages = pages!();
+    let pages = &pages!();
     assert!(Pool::new(pages, 0).is_err());
     assert!(Pool::new(pages, usize::MAX).is_err());
     let pool = Pool::new(pages, 64).unwrap();
@@ -330,7 +325,7 @@ fn bad_sizes_have_defined_answers() {
 
 #[test]
 fn out_of_memory_is_a_failure_not_a_crash() {
-    let pages = pages!(1024);
+    let pages = &pages!(1024);
     let pool = Pool::new(pages, 4000).unwrap();
     let mut got = 0;
     while pool.alloc(4000).is_some() {
@@ -345,7 +340,7 @@ fn out_of_memory_is_a_failure_not_a_crash() {
 
 #[test]
 fn statistics_count_what_they_say() {
-    let pages = pages!();
+    let pages = &pages!();
     let mut pool = Pool::new(pages, 256).unwrap();
     pool.alloc(10).unwrap();
     pool.nalloc(7).unwrap();
@@ -380,7 +375,7 @@ impl Drop for Noisy {
 
 #[test]
 fn arena_drops_values_on_reset_and_drop_newest_first() {
-    let pages = pages!();
+    let pages = &pages!();
     let log = Rc::new(RefCell::new(Vec::new()));
     let mut arena = Arena::new_in(pages);
     arena.alloc(Noisy(log.clone(), 1));
@@ -404,7 +399,7 @@ fn arena_drops_values_on_reset_and_drop_newest_first() {
 
 #[test]
 fn zero_sized_values_with_drop_are_dropped() {
-    let pages = pages!();
+    let pages = &pages!();
     thread_local!(static DROPS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) });
     struct Guard;
     impl Drop for Guard {
@@ -421,7 +416,7 @@ fn zero_sized_values_with_drop_are_dropped() {
 
 #[test]
 fn a_panicking_drop_leaves_the_rest_registered() {
-    let pages = pages!();
+    let pages = &pages!();
     let log = Rc::new(RefCell::new(Vec::new()));
     struct Bomb;
     impl Drop for Bomb {

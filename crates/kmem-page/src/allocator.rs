@@ -376,7 +376,7 @@ impl<S: PageSource> PageAllocator<S> {
         // `grow` with this size and alignment.
         unsafe {
             self.source.unmap(NonNull::new_unchecked(base as *mut u8), REGION_SIZE, REGION_SIZE);
-            SOURCE_META.put(rp.cast());
+            SOURCE_META.put(region.meta());
         }
     }
 
@@ -608,7 +608,7 @@ impl<S: PageSource> PageAllocator<S> {
         // SAFETY: the caller gives the mapping up; it was made by `alloc_huge`.
         unsafe {
             self.source.unmap(ptr, map, REGION_SIZE);
-            HUGE_META.put(rp.cast());
+            HUGE_META.put(region.meta());
         }
         Ok(size)
     }
@@ -715,7 +715,7 @@ impl<S: PageSource> Drop for PageAllocator<S> {
                     // SAFETY: dropping the allocator ends every block's life.
                     unsafe {
                         self.source.unmap(NonNull::new_unchecked(base as *mut u8), REGION_SIZE, REGION_SIZE);
-                        SOURCE_META.put(rp.cast());
+                        SOURCE_META.put(region.meta());
                     }
                 }
                 RegionKind::Huge => {
@@ -726,7 +726,7 @@ impl<S: PageSource> Drop for PageAllocator<S> {
                     // SAFETY: as above.
                     unsafe {
                         self.source.unmap(NonNull::new_unchecked(base as *mut u8), map, REGION_SIZE);
-                        HUGE_META.put(rp.cast());
+                        HUGE_META.put(region.meta());
                     }
                 }
                 RegionKind::Caller => {

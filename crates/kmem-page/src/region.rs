@@ -48,6 +48,10 @@ pub(crate) struct Region {
     pub(crate) next: UnsafeCell<*mut Region>,
     /// Link in the owning zone's region list; only touched under its lock.
     pub(crate) prev: UnsafeCell<*mut Region>,
+    /// The metadata block this header starts, as handed to `init` (with the
+    /// provenance to write all of it): what goes back to the `MetaPool`. A
+    /// pointer made from `&Region` would only be allowed to read it.
+    meta: *mut u8,
 }
 
 // SAFETY: lookup-visible fields are atomics; `descs`/`cap` never change after
@@ -94,6 +98,7 @@ impl Region {
                 map_size: UnsafeCell::new(0),
                 next: UnsafeCell::new(ptr::null_mut()),
                 prev: UnsafeCell::new(ptr::null_mut()),
+                meta: meta.as_ptr(),
             });
         }
         r
@@ -123,6 +128,12 @@ impl Region {
             _ => RegionKind::Huge,
         }
     }
+    /// The metadata block, for giving it back to its `MetaPool`.
+    pub(crate) fn meta(&self) -> NonNull<u8> {
+        // SAFETY: set from a non-null pointer in `init`.
+        unsafe { NonNull::new_unchecked(self.meta) }
+    }
+
     /// Marks the region as no longer in use (before its metadata is recycled).
     pub(crate) fn retire(&self) {
         self.owner_id.store(0, Ordering::Release);
