@@ -25,7 +25,9 @@ impl<P: PageBackend> Pool<P> {
             let p = NonNull::new(ptr::without_provenance_mut(layout.align())).ok_or(AllocError)?;
             return Ok(NonNull::slice_from_raw_parts(p, 0));
         }
-        let p = self.alloc_layout_inner(layout.size(), layout.align()).ok_or(AllocError)?;
+        let p = self
+            .alloc_layout_inner(layout.size(), layout.align())
+            .ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(p, layout.size()))
     }
 
@@ -44,7 +46,13 @@ impl<P: PageBackend> Pool<P> {
     /// # Safety
     ///
     /// As for [`Allocator::grow`].
-    unsafe fn api_grow(&self, p: NonNull<u8>, old: Layout, new: Layout, zero: bool) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn api_grow(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        zero: bool,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         let (os, ns) = (old.size(), new.size());
         // In place: the newest allocation of the window block, staying small.
         if os != 0
@@ -77,13 +85,21 @@ impl<P: PageBackend> Pool<P> {
     /// # Safety
     ///
     /// As for [`Allocator::shrink`].
-    unsafe fn api_shrink(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn api_shrink(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         let small_before = old.size() == 0 || self.is_small(old.size(), old.align());
         let small_after = new.size() == 0 || self.is_small(new.size(), new.align());
         // Stay in place if the pointer suits the new alignment and the
         // allocation stays on the same side of small/large (so `deallocate`
         // with the new layout still finds it).
-        if (p.as_ptr() as usize) & (new.align() - 1) == 0 && small_before == small_after && new.size() != 0 {
+        if (p.as_ptr() as usize) & (new.align() - 1) == 0
+            && small_before == small_after
+            && new.size() != 0
+        {
             return Ok(NonNull::slice_from_raw_parts(p, new.size()));
         }
         let q = self.api_allocate(new)?;
@@ -109,15 +125,30 @@ unsafe impl<P: PageBackend> Allocator for &Arena<'_, P> {
         // SAFETY: passed on.
         unsafe { self.pool().api_deallocate(p, layout) }
     }
-    unsafe fn grow(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn grow(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         // SAFETY: passed on.
         unsafe { self.pool().api_grow(p, old, new, false) }
     }
-    unsafe fn grow_zeroed(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn grow_zeroed(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         // SAFETY: passed on.
         unsafe { self.pool().api_grow(p, old, new, true) }
     }
-    unsafe fn shrink(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn shrink(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         // SAFETY: passed on.
         unsafe { self.pool().api_shrink(p, old, new) }
     }
@@ -132,15 +163,30 @@ unsafe impl<P: PageBackend + Send> Allocator for &SyncArena<'_, P> {
         // SAFETY: passed on.
         self.with_pool(|pool| unsafe { pool.api_deallocate(p, layout) })
     }
-    unsafe fn grow(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn grow(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         // SAFETY: passed on.
         self.with_pool(|pool| unsafe { pool.api_grow(p, old, new, false) })
     }
-    unsafe fn grow_zeroed(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn grow_zeroed(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         // SAFETY: passed on.
         self.with_pool(|pool| unsafe { pool.api_grow(p, old, new, true) })
     }
-    unsafe fn shrink(&self, p: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    unsafe fn shrink(
+        &self,
+        p: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         // SAFETY: passed on.
         self.with_pool(|pool| unsafe { pool.api_shrink(p, old, new) })
     }

@@ -86,16 +86,31 @@ impl<P: PageBackend> Pool<P> {
     /// # Ok::<(), kmem_arena::ArenaError>(())
     /// ```
     pub fn cleanup_add(&self, data_size: usize) -> Result<NonNull<Cleanup>, ArenaError> {
-        let need = data_size.checked_add(RECORD).ok_or(ArenaError::TooLarge { size: data_size })?;
+        let need = data_size
+            .checked_add(RECORD)
+            .ok_or(ArenaError::TooLarge { size: data_size })?;
         if self.head.get().is_null() {
             // The keep blocks carry the pool's id, which is its head block.
-            self.create_head().map_err(|_| ArenaError::NoMemory { size: data_size })?;
+            self.create_head()
+                .map_err(|_| ArenaError::NoMemory { size: data_size })?;
         }
-        let mem = self.keep_alloc(need).ok_or(ArenaError::NoMemory { size: data_size })?;
+        let mem = self
+            .keep_alloc(need)
+            .ok_or(ArenaError::NoMemory { size: data_size })?;
         let rec = mem.as_ptr().cast::<Cleanup>();
-        let data = if data_size == 0 { ptr::null_mut() } else { mem.as_ptr().wrapping_add(RECORD).cast() };
+        let data = if data_size == 0 {
+            ptr::null_mut()
+        } else {
+            mem.as_ptr().wrapping_add(RECORD).cast()
+        };
         // SAFETY: `mem` is fresh keep-block memory for a record and its data.
-        unsafe { rec.write(Cleanup { handler: None, data, next: self.cleanups.get() }) };
+        unsafe {
+            rec.write(Cleanup {
+                handler: None,
+                data,
+                next: self.cleanups.get(),
+            })
+        };
         self.cleanups.set(rec);
         // SAFETY: `rec` is not null.
         Ok(unsafe { NonNull::new_unchecked(rec) })

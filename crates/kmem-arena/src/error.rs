@@ -108,12 +108,18 @@ impl fmt::Display for FreeError {
         match *self {
             FreeError::Null => f.write_str("null pointer"),
             FreeError::Small { addr } => {
-                write!(f, "{addr:#x} is a small allocation of this pool (freed at reset or destroy)")
+                write!(
+                    f,
+                    "{addr:#x} is a small allocation of this pool (freed at reset or destroy)"
+                )
             }
             FreeError::Foreign { addr } => write!(f, "{addr:#x} was not allocated from this pool"),
             FreeError::OtherPool { addr } => write!(f, "{addr:#x} belongs to another pool"),
             FreeError::Inside { addr, start } => {
-                write!(f, "{addr:#x} is inside the large allocation at {start:#x}, not its start")
+                write!(
+                    f,
+                    "{addr:#x} is inside the large allocation at {start:#x}, not its start"
+                )
             }
         }
     }

@@ -35,14 +35,20 @@ impl<P: PageBackend> Pool<P> {
     pub(crate) fn alloc_large(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         let reused = self.free_large.get();
         let entry = if reused.is_null() {
-            let e = self.alloc_internal(size_of::<Large>(), align_of::<Large>())?.as_ptr().cast::<Large>();
+            let e = self
+                .alloc_internal(size_of::<Large>(), align_of::<Large>())?
+                .as_ptr()
+                .cast::<Large>();
             // SAFETY: `e` is fresh pool memory for one entry.
             unsafe {
                 e.write(Large {
                     next: self.large.get(),
                     alloc: ptr::null_mut(),
                     size: 0,
-                    span: Span { base: NonNull::dangling(), bytes: 0 },
+                    span: Span {
+                        base: NonNull::dangling(),
+                        bytes: 0,
+                    },
                     next_free: ptr::null_mut(),
                 })
             };
@@ -53,7 +59,8 @@ impl<P: PageBackend> Pool<P> {
             self.free_large.set(unsafe { (*reused).next_free });
             reused
         };
-        let span = match pages::alloc_span(&self.pages, size, align, self.id.get(), entry as usize) {
+        let span = match pages::alloc_span(&self.pages, size, align, self.id.get(), entry as usize)
+        {
             Ok(s) => s,
             Err(_) => {
                 self.push_free_entry(entry);
@@ -93,11 +100,13 @@ impl<P: PageBackend> Pool<P> {
         let d = block.desc;
         let id = self.id.get();
         if d.kind() != kmem_page::PageKind::Large || id == 0 || d.owner() != id {
-            return Err(if d.kind() == kmem_page::PageKind::Large && d.owner() != 0 {
-                FreeError::OtherPool { addr }
-            } else {
-                FreeError::Foreign { addr }
-            });
+            return Err(
+                if d.kind() == kmem_page::PageKind::Large && d.owner() != 0 {
+                    FreeError::OtherPool { addr }
+                } else {
+                    FreeError::Foreign { addr }
+                },
+            );
         }
         let e = d.private() as *mut Large;
         if e.is_null() {
@@ -107,7 +116,10 @@ impl<P: PageBackend> Pool<P> {
         // live entries (we clear both words before a span goes back).
         let alloc = unsafe { (*e).alloc };
         if alloc != p {
-            return Err(FreeError::Inside { addr, start: alloc as usize });
+            return Err(FreeError::Inside {
+                addr,
+                start: alloc as usize,
+            });
         }
         Ok(e)
     }

@@ -37,11 +37,17 @@ impl LockedPool {
     /// Creates a pool whose blocks hold at least `size` bytes (`mp_create_pool`).
     pub fn create(size: usize) -> Result<NonNull<LockedPool>, ArenaError> {
         let pool = Pool::with_reserve(Global, size, size_of::<LockedPool>())?;
-        let base = pool.create_head().map_err(|_| ArenaError::NoMemory { size })?;
+        let base = pool
+            .create_head()
+            .map_err(|_| ArenaError::NoMemory { size })?;
         let lp = base.cast::<LockedPool>();
         // SAFETY: the head block keeps `size_of::<LockedPool>()` bytes (rounded
         // up to 16) free at its start, page-aligned; the pool moves in there.
-        unsafe { lp.as_ptr().write(LockedPool { pool: Mutex::new(ManuallyDrop::new(pool)) }) };
+        unsafe {
+            lp.as_ptr().write(LockedPool {
+                pool: Mutex::new(ManuallyDrop::new(pool)),
+            })
+        };
         Ok(lp)
     }
 

@@ -132,7 +132,13 @@ pub(crate) unsafe fn free_span<P: PageBackend>(pages: &P, span: Span) {
     let pa = pages.page_allocator();
     let r = if span.bytes <= REGION_SIZE {
         // SAFETY: passed on from our caller; the order is the one `alloc_span` used.
-        unsafe { pa.free_kind(span.base, (span.bytes >> PAGE_SHIFT).trailing_zeros(), PageKind::Large) }
+        unsafe {
+            pa.free_kind(
+                span.base,
+                (span.bytes >> PAGE_SHIFT).trailing_zeros(),
+                PageKind::Large,
+            )
+        }
     } else {
         // SAFETY: passed on from our caller.
         unsafe { pa.free_huge(span.base).map(|_| ()) }
@@ -152,8 +158,14 @@ mod tests {
         assert_eq!(span_bytes(4097, 16), Some(8192));
         assert_eq!(span_bytes(10, 8192), Some(8192));
         assert_eq!(span_bytes(REGION_SIZE, 16), Some(REGION_SIZE));
-        assert_eq!(span_bytes(REGION_SIZE + 1, 16), Some(REGION_SIZE + PAGE_SIZE));
-        assert_eq!(span_bytes(1, 2 * REGION_SIZE), Some(REGION_SIZE + PAGE_SIZE));
+        assert_eq!(
+            span_bytes(REGION_SIZE + 1, 16),
+            Some(REGION_SIZE + PAGE_SIZE)
+        );
+        assert_eq!(
+            span_bytes(1, 2 * REGION_SIZE),
+            Some(REGION_SIZE + PAGE_SIZE)
+        );
         assert_eq!(span_bytes(usize::MAX, 16), None);
         assert_eq!(span_bytes(1, 1 << 63), None);
     }

@@ -154,7 +154,8 @@ impl<P: PageBackend> Pool<P> {
             .checked_add(reserve)
             .and_then(|n| n.checked_add(NODE_SIZE + MP_ALIGNMENT))
             .ok_or(ArenaError::TooLarge { size })?;
-        let block_bytes = pages::span_bytes(need, PAGE_SIZE).ok_or(ArenaError::TooLarge { size })?;
+        let block_bytes =
+            pages::span_bytes(need, PAGE_SIZE).ok_or(ArenaError::TooLarge { size })?;
         Ok(Pool {
             last: Cell::new(ptr::null_mut()),
             end: Cell::new(0),

@@ -43,7 +43,12 @@ impl Node {
         let base = self.end - self.bytes;
         debug_assert!(self as *const Node as usize == base + reserve);
         // SAFETY: a block's base is its span's first byte, never null.
-        Span { base: unsafe { NonNull::new_unchecked((self as *const Node as *mut u8).wrapping_sub(reserve)) }, bytes: self.bytes }
+        Span {
+            base: unsafe {
+                NonNull::new_unchecked((self as *const Node as *mut u8).wrapping_sub(reserve))
+            },
+            bytes: self.bytes,
+        }
     }
 
     /// Bytes free in this block (using `last` as stored).
@@ -58,7 +63,11 @@ impl Node {
         let last = self.last;
         let pad = (last as usize).wrapping_neg() & (align - 1);
         let room = self.room();
-        if pad <= room && size <= room - pad { Some(last.wrapping_add(pad)) } else { None }
+        if pad <= room && size <= room - pad {
+            Some(last.wrapping_add(pad))
+        } else {
+            None
+        }
     }
 }
 
@@ -103,7 +112,8 @@ impl<P: PageBackend> Pool<P> {
     pub(crate) fn is_small(&self, size: usize, align: usize) -> bool {
         size <= self.max
             && (align <= MP_ALIGNMENT
-                || (align <= PAGE_SIZE && NODE_SIZE.next_multiple_of(align) + size <= self.block_bytes))
+                || (align <= PAGE_SIZE
+                    && NODE_SIZE.next_multiple_of(align) + size <= self.block_bytes))
     }
 
     /// Everything the hot path does not do: zero sizes, the first-fit search,
@@ -259,7 +269,11 @@ impl<P: PageBackend> Pool<P> {
         while !n.is_null() {
             // SAFETY: live blocks of this pool.
             unsafe {
-                f(BlockInfo { failed: (*n).failed, free: (*n).room(), is_current: n == self.current.get() });
+                f(BlockInfo {
+                    failed: (*n).failed,
+                    free: (*n).room(),
+                    is_current: n == self.current.get(),
+                });
                 n = (*n).next;
             }
         }

@@ -100,7 +100,8 @@ impl Counters {
     pub fn count_free(&self, size: usize) {
         self.sample_peak();
         self.frees.set(self.frees.get() + 1);
-        self.freed_bytes.set(self.freed_bytes.get().wrapping_add(size));
+        self.freed_bytes
+            .set(self.freed_bytes.get().wrapping_add(size));
     }
 
     /// A reset gives back everything live.
@@ -146,7 +147,10 @@ mod tests {
         c.count(200);
         c.count_reset();
         let s = c.snapshot();
-        assert_eq!((s.current_allocated, s.peak_allocated, s.total_allocated), (0, 270, 370));
+        assert_eq!(
+            (s.current_allocated, s.peak_allocated, s.total_allocated),
+            (0, 270, 370)
+        );
         assert_eq!(s.allocation_count - s.free_count, 0);
     }
 }

@@ -68,7 +68,8 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
     /// assert_eq!(arena.alloc_str("x"), "x");
     /// ```
     pub fn new_in(pages: P) -> Self {
-        Self::with_block_size_in(DEFAULT_BLOCK_SIZE, pages).expect("the default block size is valid")
+        Self::with_block_size_in(DEFAULT_BLOCK_SIZE, pages)
+            .expect("the default block size is valid")
     }
 
     /// A shared arena whose blocks hold at least `size` bytes.
@@ -79,7 +80,10 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
     /// # Ok::<(), kmem_arena::ArenaError>(())
     /// ```
     pub fn with_block_size_in(size: usize, pages: P) -> Result<Self, ArenaError> {
-        Ok(SyncArena { pool: Mutex::new(Pool::new(pages, size)?), _values: PhantomData })
+        Ok(SyncArena {
+            pool: Mutex::new(Pool::new(pages, size)?),
+            _values: PhantomData,
+        })
     }
 
     pub(crate) fn with_pool<R>(&self, f: impl FnOnce(&Pool<P>) -> R) -> R {
@@ -94,7 +98,8 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
     /// ```
     #[allow(clippy::mut_from_ref)]
     pub fn alloc<T: Send + 'p>(&self, value: T) -> &mut T {
-        self.try_alloc(value).unwrap_or_else(|e| panic!("kmem-arena: {e}"))
+        self.try_alloc(value)
+            .unwrap_or_else(|e| panic!("kmem-arena: {e}"))
     }
 
     /// Moves `value` into the arena, or returns an error.
@@ -107,12 +112,18 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
     #[allow(clippy::mut_from_ref)]
     pub fn try_alloc<T: Send + 'p>(&self, value: T) -> Result<&mut T, ArenaError> {
         let pool = self.pool.lock();
-        let rec = if needs_drop::<T>() { Some(pool.drop_record()?) } else { None };
+        let rec = if needs_drop::<T>() {
+            Some(pool.drop_record()?)
+        } else {
+            None
+        };
         let p: *mut T = if size_of::<T>() == 0 {
             NonNull::dangling().as_ptr()
         } else {
             pool.alloc_layout_inner(size_of::<T>(), align_of::<T>())
-                .ok_or(ArenaError::NoMemory { size: size_of::<T>() })?
+                .ok_or(ArenaError::NoMemory {
+                    size: size_of::<T>(),
+                })?
                 .as_ptr()
                 .cast()
         };
@@ -210,6 +221,8 @@ impl<P: PageBackend + Send> Drop for SyncArena<'_, P> {
 
 impl<P: PageBackend + Send> core::fmt::Debug for SyncArena<'_, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SyncArena").field("stats", &self.stats()).finish()
+        f.debug_struct("SyncArena")
+            .field("stats", &self.stats())
+            .finish()
     }
 }

@@ -47,7 +47,9 @@ impl<P: PageBackend> Pool<P> {
     pub(crate) fn drop_record(&self) -> Result<NonNull<DropRecord>, ArenaError> {
         self.alloc_internal(size_of::<DropRecord>(), align_of::<DropRecord>())
             .map(NonNull::cast)
-            .ok_or(ArenaError::NoMemory { size: size_of::<DropRecord>() })
+            .ok_or(ArenaError::NoMemory {
+                size: size_of::<DropRecord>(),
+            })
     }
 
     /// Registers `len` `T`s at `p` to be dropped at reset or destroy.
@@ -227,7 +229,10 @@ impl<'p, P: PageBackend> Arena<'p, P> {
     /// # Ok::<(), kmem_arena::ArenaError>(())
     /// ```
     pub fn with_block_size_in(size: usize, pages: P) -> Result<Self, ArenaError> {
-        Ok(Arena { pool: Pool::new(pages, size)?, _values: PhantomData })
+        Ok(Arena {
+            pool: Pool::new(pages, size)?,
+            _values: PhantomData,
+        })
     }
 
     /// The largest allocation bumped from a block (`min(size, PAGE_SIZE - 1)`);
@@ -353,13 +358,24 @@ impl<'p, P: PageBackend> Arena<'p, P> {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     fn alloc_value<T>(&self, f: impl FnOnce() -> T, track: bool) -> Result<&mut T, ArenaError> {
-        let rec = if track && needs_drop::<T>() { Some(self.pool.drop_record()?) } else { None };
+        let rec = if track && needs_drop::<T>() {
+            Some(self.pool.drop_record()?)
+        } else {
+            None
+        };
         let p: *mut T = if size_of::<T>() == 0 {
             NonNull::dangling().as_ptr()
         } else {
-            match self.pool.alloc_layout_inner(size_of::<T>(), align_of::<T>()) {
+            match self
+                .pool
+                .alloc_layout_inner(size_of::<T>(), align_of::<T>())
+            {
                 Some(p) => p.as_ptr().cast(),
-                None => return Err(ArenaError::NoMemory { size: size_of::<T>() }),
+                None => {
+                    return Err(ArenaError::NoMemory {
+                        size: size_of::<T>(),
+                    });
+                }
             }
         };
         // SAFETY: `p` is fresh arena memory for one `T` (or a dangling,
@@ -378,7 +394,9 @@ impl<'p, P: PageBackend> Arena<'p, P> {
     /// Room for `len` `T`s.
     #[inline]
     fn alloc_array<T>(&self, len: usize) -> Result<*mut T, ArenaError> {
-        let size = size_of::<T>().checked_mul(len).ok_or(ArenaError::TooLarge { size: usize::MAX })?;
+        let size = size_of::<T>()
+            .checked_mul(len)
+            .ok_or(ArenaError::TooLarge { size: usize::MAX })?;
         if size == 0 {
             return Ok(NonNull::dangling().as_ptr());
         }
@@ -446,7 +464,11 @@ impl<'p, P: PageBackend> Arena<'p, P> {
     /// assert_eq!(s, &[0, 1, 4, 9]);
     /// ```
     #[allow(clippy::mut_from_ref)]
-    pub fn alloc_slice_fill_with<T: 'p>(&self, len: usize, mut f: impl FnMut(usize) -> T) -> &mut [T] {
+    pub fn alloc_slice_fill_with<T: 'p>(
+        &self,
+        len: usize,
+        mut f: impl FnMut(usize) -> T,
+    ) -> &mut [T] {
         self.fill_from(len, (0..len).map(&mut f))
     }
 
@@ -490,7 +512,11 @@ impl<'p, P: PageBackend> Arena<'p, P> {
 
     #[allow(clippy::mut_from_ref)]
     fn fill_from<T>(&self, len: usize, mut it: impl Iterator<Item = T>) -> &mut [T] {
-        let rec = if needs_drop::<T>() { Some(self.pool.drop_record().unwrap_or_else(|e| oom(e))) } else { None };
+        let rec = if needs_drop::<T>() {
+            Some(self.pool.drop_record().unwrap_or_else(|e| oom(e)))
+        } else {
+            None
+        };
         let p = self.alloc_array::<T>(len).unwrap_or_else(|e| oom(e));
         let mut n = 0;
         while n < len {
@@ -554,9 +580,15 @@ impl<'p, P: PageBackend> Arena<'p, P> {
     pub fn try_alloc_layout(&self, layout: Layout) -> Result<NonNull<u8>, ArenaError> {
         if layout.size() == 0 {
             // SAFETY: an alignment is never 0.
-            return Ok(unsafe { NonNull::new_unchecked(ptr::without_provenance_mut(layout.align())) });
+            return Ok(unsafe {
+                NonNull::new_unchecked(ptr::without_provenance_mut(layout.align()))
+            });
         }
-        self.pool.alloc_layout_inner(layout.size(), layout.align()).ok_or(ArenaError::NoMemory { size: layout.size() })
+        self.pool
+            .alloc_layout_inner(layout.size(), layout.align())
+            .ok_or(ArenaError::NoMemory {
+                size: layout.size(),
+            })
     }
 
     /// Registers `f` to run when the arena is dropped (not when it is reset),
@@ -600,14 +632,21 @@ impl<'p, P: PageBackend> Arena<'p, P> {
 }
 
 /// Stores `f` in a cleanup record of `pool` with a handler that calls it.
-pub(crate) fn add_closure<P: PageBackend, F: FnOnce()>(pool: &Pool<P>, f: F) -> Result<(), ArenaError> {
+pub(crate) fn add_closure<P: PageBackend, F: FnOnce()>(
+    pool: &Pool<P>,
+    f: F,
+) -> Result<(), ArenaError> {
     unsafe extern "C-unwind" fn call_once<F: FnOnce()>(data: *mut c_void) {
         // SAFETY: `data` holds the `F` written by `add_closure`; the pool runs
         // each record once.
         let f = unsafe { data.cast::<F>().read() };
         f()
     }
-    let extra = if align_of::<F>() > MP_ALIGNMENT { align_of::<F>() } else { 0 };
+    let extra = if align_of::<F>() > MP_ALIGNMENT {
+        align_of::<F>()
+    } else {
+        0
+    };
     let c = pool.cleanup_add(size_of::<F>() + extra)?;
     // SAFETY: `c` is a fresh record of `pool` with `size_of::<F>() + extra`
     // bytes of 16-aligned data (or none, for a zero-sized `F`).

@@ -10,10 +10,22 @@ use kmem_platform::TestPlatform;
 /// giving wholly free regions straight back.
 macro_rules! pages {
     () => {
-        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: usize::MAX })
+        PageAllocator::with_config(
+            TestPlatform::new(),
+            Config {
+                keep_free_pages: 0,
+                max_pages: usize::MAX,
+            },
+        )
     };
     ($max:expr) => {
-        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: $max })
+        PageAllocator::with_config(
+            TestPlatform::new(),
+            Config {
+                keep_free_pages: 0,
+                max_pages: $max,
+            },
+        )
     };
 }
 
@@ -35,7 +47,11 @@ fn vec_lives_in_the_arena_and_grows_in_place() {
     }
     assert!(pages.stats().allocated_pages > before);
     drop(v);
-    assert_eq!(pages.stats().allocated_pages, before, "a large Vec buffer is freed on drop");
+    assert_eq!(
+        pages.stats().allocated_pages,
+        before,
+        "a large Vec buffer is freed on drop"
+    );
     // Each regrowth takes a new buffer before freeing the old: two entries
     // served every large regrowth, reused in turn.
     assert_eq!(arena.large_entries(), (0, 2));
@@ -122,16 +138,26 @@ fn locked_pool_lives_in_its_first_block() {
     // SAFETY: live until destroyed below, used from this thread only.
     unsafe {
         let pool = p.as_ref().lock();
-        assert_eq!(pool.block_size(), 8192, "4000 bytes + the pool + a node header");
+        assert_eq!(
+            pool.block_size(),
+            8192,
+            "4000 bytes + the pool + a node header"
+        );
         let a = pool.alloc(16).unwrap().as_ptr() as usize;
-        assert_eq!(a & !8191, p.as_ptr() as usize, "first allocation is in the pool's own block");
+        assert_eq!(
+            a & !8191,
+            p.as_ptr() as usize,
+            "first allocation is in the pool's own block"
+        );
         assert!(a >= p.as_ptr() as usize + size_of::<LockedPool>());
         let big = pool.alloc(100_000).unwrap();
         assert_eq!(pool.free(big.as_ptr()), Ok(()));
         let ours = pool.alloc(10).unwrap();
-        assert!(matches!(pool.free(ours.as_ptr()), Err(kmem_arena::FreeError::Small { .. })));
+        assert!(matches!(
+            pool.free(ours.as_ptr()),
+            Err(kmem_arena::FreeError::Small { .. })
+        ));
         drop(pool);
         LockedPool::destroy(p);
     }
 }
-

@@ -18,7 +18,11 @@ const ENTRY: (usize, usize) = (48, 8); // a large-list entry: size, align
 #[derive(Clone, Debug)]
 enum Op {
     /// `kind`: 0 mp_alloc, 1 mp_nalloc, 2 mp_memalign(1 << shift)
-    Alloc { size: usize, kind: u8, shift: u32 },
+    Alloc {
+        size: usize,
+        kind: u8,
+        shift: u32,
+    },
     FreeLarge(usize),
     FreeSmall(usize),
     Reset,
@@ -54,7 +58,9 @@ struct Model {
 
 impl Model {
     fn is_small(&self, size: usize, align: usize) -> bool {
-        size <= self.max && (align <= 16 || (align <= 4096 && HEADER.next_multiple_of(align) + size <= self.block_bytes))
+        size <= self.max
+            && (align <= 16
+                || (align <= 4096 && HEADER.next_multiple_of(align) + size <= self.block_bytes))
     }
 
     /// Where a small allocation goes: (block, offset).
@@ -103,14 +109,27 @@ fn check_contents(live: &[Live]) {
     for a in live {
         // SAFETY: a live allocation of `size` bytes, filled when made.
         let bytes = unsafe { core::slice::from_raw_parts(a.ptr, a.size) };
-        assert!(bytes.iter().all(|&b| b == a.fill), "an allocation was overwritten");
+        assert!(
+            bytes.iter().all(|&b| b == a.fill),
+            "an allocation was overwritten"
+        );
     }
 }
 
 fn run(pool_size: usize, ops: Vec<Op>) {
-    let pages = &PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, ..Config::DEFAULT });
+    let pages = &PageAllocator::with_config(
+        TestPlatform::new(),
+        Config {
+            keep_free_pages: 0,
+            ..Config::DEFAULT
+        },
+    );
     let mut pool = Pool::new(pages, pool_size).unwrap();
-    let mut m = Model { block_bytes: pool.block_size(), max: pool.max(), ..Model::default() };
+    let mut m = Model {
+        block_bytes: pool.block_size(),
+        max: pool.max(),
+        ..Model::default()
+    };
     let mut bases: Vec<usize> = Vec::new();
     let mut live: Vec<Live> = Vec::new();
     for (step, op) in ops.into_iter().enumerate() {
@@ -137,20 +156,32 @@ fn run(pool_size: usize, ops: Vec<Op>) {
                         m.place(ENTRY.0, ENTRY.1);
                     }
                     m.live_entries += 1;
-                    assert!(!bases.iter().any(|&b| (b..b + m.block_bytes).contains(&(p as usize))));
+                    assert!(
+                        !bases
+                            .iter()
+                            .any(|&b| (b..b + m.block_bytes).contains(&(p as usize)))
+                    );
                 } else {
                     let (block, off) = m.place(size, align);
                     let base = p as usize - off;
                     if block == bases.len() {
                         bases.push(base);
                     }
-                    assert_eq!(base, bases[block], "step {step}: {size} bytes went to the wrong block");
+                    assert_eq!(
+                        base, bases[block],
+                        "step {step}: {size} bytes went to the wrong block"
+                    );
                 }
                 m.count(size);
                 let fill = (step % 251) as u8 + 1;
                 // SAFETY: `size` bytes just handed out.
                 unsafe { core::ptr::write_bytes(p, fill, size) };
-                live.push(Live { ptr: p, size, fill, large });
+                live.push(Live {
+                    ptr: p,
+                    size,
+                    fill,
+                    large,
+                });
             }
             Op::FreeLarge(i) => {
                 let larges: Vec<usize> = (0..live.len()).filter(|&j| live[j].large).collect();
@@ -173,7 +204,10 @@ fn run(pool_size: usize, ops: Vec<Op>) {
                 }
                 let a = &live[smalls[i % smalls.len()]];
                 // SAFETY: refused: nothing is freed.
-                assert!(matches!(unsafe { pool.free(a.ptr) }, Err(FreeError::Small { .. })));
+                assert!(matches!(
+                    unsafe { pool.free(a.ptr) },
+                    Err(FreeError::Small { .. })
+                ));
             }
             Op::Reset => {
                 check_contents(&live);
@@ -191,19 +225,39 @@ fn run(pool_size: usize, ops: Vec<Op>) {
         }
         let s = pool.stats();
         assert_eq!(
-            (s.total_allocated, s.current_allocated, s.peak_allocated, s.allocation_count, s.free_count, s.failed_count),
+            (
+                s.total_allocated,
+                s.current_allocated,
+                s.peak_allocated,
+                s.allocation_count,
+                s.free_count,
+                s.failed_count
+            ),
             (m.total, m.cur, m.peak, m.count, m.frees, m.failed),
             "statistics after step {step}"
         );
         let mut got = Vec::new();
         pool.for_each_block(|b| got.push((m.block_bytes - b.free, b.failed, b.is_current)));
-        let want: Vec<_> = m.blocks.iter().enumerate().map(|(i, &(last, f))| (last, f, i == m.current)).collect();
+        let want: Vec<_> = m
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, &(last, f))| (last, f, i == m.current))
+            .collect();
         assert_eq!(got, want, "blocks after step {step}");
-        assert_eq!(pool.large_entries(), (m.live_entries, m.idle_entries), "large list after step {step}");
+        assert_eq!(
+            pool.large_entries(),
+            (m.live_entries, m.idle_entries),
+            "large list after step {step}"
+        );
     }
     check_contents(&live);
     drop(pool);
-    assert_eq!(pages.stats().allocated_pages, 0, "destroy gives every page back");
+    assert_eq!(
+        pages.stats().allocated_pages,
+        0,
+        "destroy gives every page back"
+    );
 }
 
 proptest! {

@@ -14,10 +14,22 @@ use kmem_platform::TestPlatform;
 /// giving wholly free regions straight back.
 macro_rules! pages {
     () => {
-        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: usize::MAX })
+        PageAllocator::with_config(
+            TestPlatform::new(),
+            Config {
+                keep_free_pages: 0,
+                max_pages: usize::MAX,
+            },
+        )
     };
     ($max:expr) => {
-        PageAllocator::with_config(TestPlatform::new(), Config { keep_free_pages: 0, max_pages: $max })
+        PageAllocator::with_config(
+            TestPlatform::new(),
+            Config {
+                keep_free_pages: 0,
+                max_pages: $max,
+            },
+        )
     };
 }
 
@@ -71,8 +83,18 @@ fn failure_counting_and_current_follow_nginx() {
         }
         failed.push(0);
         let got = blocks(&pool);
-        assert_eq!(got.iter().map(|b| b.failed).collect::<Vec<_>>(), failed, "after {} allocations", n + 1);
-        assert_eq!(got.iter().position(|b| b.is_current), Some(current), "after {} allocations", n + 1);
+        assert_eq!(
+            got.iter().map(|b| b.failed).collect::<Vec<_>>(),
+            failed,
+            "after {} allocations",
+            n + 1
+        );
+        assert_eq!(
+            got.iter().position(|b| b.is_current),
+            Some(current),
+            "after {} allocations",
+            n + 1
+        );
     }
     // `current` first moves on the 8th block: the head had failed 5 times.
     assert_eq!(current, 13);
@@ -85,10 +107,20 @@ fn current_moves_after_more_than_four_failures() {
     for _ in 0..7 {
         pool.alloc(ONE_PER_BLOCK).unwrap();
     }
-    assert_eq!(blocks(&pool)[0], BlockInfo { failed: 5, free: 4096 - 48 - ONE_PER_BLOCK, is_current: true });
+    assert_eq!(
+        blocks(&pool)[0],
+        BlockInfo {
+            failed: 5,
+            free: 4096 - 48 - ONE_PER_BLOCK,
+            is_current: true
+        }
+    );
     pool.alloc(ONE_PER_BLOCK).unwrap();
     let b = blocks(&pool);
-    assert_eq!((b[0].failed, b[0].is_current, b[1].is_current), (6, false, true));
+    assert_eq!(
+        (b[0].failed, b[0].is_current, b[1].is_current),
+        (6, false, true)
+    );
 }
 
 #[test]
@@ -124,7 +156,11 @@ fn new_blocks_have_the_first_blocks_size() {
         pool.alloc(4000).unwrap();
     }
     assert_eq!(blocks(&pool).len(), 10);
-    assert_eq!(pages.stats().allocated_pages, 40, "10 blocks of 4 pages each");
+    assert_eq!(
+        pages.stats().allocated_pages,
+        40,
+        "10 blocks of 4 pages each"
+    );
 }
 
 #[test]
@@ -146,7 +182,11 @@ fn large_allocations_are_listed_and_entries_reused() {
     pool.alloc(3000).unwrap();
     assert_eq!(pool.large_entries(), (2, 0), "and the other one");
     pool.alloc(3000).unwrap();
-    assert_eq!(pool.large_entries(), (3, 0), "a new entry once none is idle");
+    assert_eq!(
+        pool.large_entries(),
+        (3, 0),
+        "a new entry once none is idle"
+    );
     // Large blocks are pages of their own: 1 page each for 2000/3000 bytes.
     assert_eq!(pages.stats().allocated_pages, used + 3);
     // SAFETY: `c` is not used afterwards.
@@ -166,10 +206,21 @@ fn free_declines_everything_but_large_starts() {
     // SAFETY: every call below is refused and frees nothing.
     unsafe {
         assert!(matches!(pool.free(small), Err(FreeError::Small { .. })));
-        assert!(matches!(pool.free(big.add(16)), Err(FreeError::Inside { start, .. }) if start == big as usize));
-        assert!(matches!(pool.free(others), Err(FreeError::OtherPool { .. })));
-        assert!(matches!(pool.free(&on_stack as *const u64 as *mut u8), Err(FreeError::Foreign { .. })));
-        assert!(matches!(pool.free(&*heap as *const u64 as *mut u8), Err(FreeError::Foreign { .. })));
+        assert!(
+            matches!(pool.free(big.add(16)), Err(FreeError::Inside { start, .. }) if start == big as usize)
+        );
+        assert!(matches!(
+            pool.free(others),
+            Err(FreeError::OtherPool { .. })
+        ));
+        assert!(matches!(
+            pool.free(&on_stack as *const u64 as *mut u8),
+            Err(FreeError::Foreign { .. })
+        ));
+        assert!(matches!(
+            pool.free(&*heap as *const u64 as *mut u8),
+            Err(FreeError::Foreign { .. })
+        ));
         assert_eq!(pool.free(core::ptr::null_mut()), Err(FreeError::Null));
     }
     let cleanup = pool.cleanup_add(64).unwrap();
@@ -179,7 +230,11 @@ fn free_declines_everything_but_large_starts() {
         assert!(matches!(pool.free(data), Err(FreeError::Small { .. })));
     }
     let s = pool.stats();
-    assert_eq!((s.free_count, s.allocation_count), (0, 2), "nothing was freed");
+    assert_eq!(
+        (s.free_count, s.allocation_count),
+        (0, 2),
+        "nothing was freed"
+    );
     // SAFETY: `big` is not used afterwards; the second free is a double free, refused.
     unsafe {
         assert_eq!(pool.free(big), Ok(()));
@@ -201,10 +256,15 @@ fn cleanups_run_lifo_on_destroy_not_on_reset() {
     let log = RefCell::new(Vec::new());
     let mut pool = Pool::new(pages, 256).unwrap();
     for tag in 1..=3u32 {
-        let c = pool.cleanup_add(size_of::<(*const RefCell<Vec<u32>>, u32)>()).unwrap();
+        let c = pool
+            .cleanup_add(size_of::<(*const RefCell<Vec<u32>>, u32)>())
+            .unwrap();
         // SAFETY: a fresh record with room for the pair.
         unsafe {
-            (*c.as_ptr()).data.cast::<(*const RefCell<Vec<u32>>, u32)>().write((&log, tag));
+            (*c.as_ptr())
+                .data
+                .cast::<(*const RefCell<Vec<u32>>, u32)>()
+                .write((&log, tag));
             (*c.as_ptr()).handler = Some(record);
         }
     }
@@ -215,7 +275,10 @@ fn cleanups_run_lifo_on_destroy_not_on_reset() {
         pool.calloc(200).unwrap();
     }
     pool.reset();
-    assert!(log.borrow().is_empty(), "reset keeps cleanups and does not run them");
+    assert!(
+        log.borrow().is_empty(),
+        "reset keeps cleanups and does not run them"
+    );
     drop(pool);
     assert_eq!(*log.borrow(), [3, 2, 1]);
 }
@@ -224,17 +287,25 @@ fn cleanups_run_lifo_on_destroy_not_on_reset() {
 fn reset_frees_large_and_rewinds_small() {
     let pages = &pages!();
     let mut pool = Pool::new(pages, ONE_PER_BLOCK).unwrap();
-    let firsts: Vec<usize> = (0..9).map(|_| pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize).collect();
+    let firsts: Vec<usize> = (0..9)
+        .map(|_| pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize)
+        .collect();
     pool.alloc(100_000).unwrap();
     let with_large = pages.stats().allocated_pages;
     pool.reset();
-    assert_eq!(pages.stats().allocated_pages, with_large - 32, "the large block went back");
+    assert_eq!(
+        pages.stats().allocated_pages,
+        with_large - 32,
+        "the large block went back"
+    );
     assert_eq!(pool.large_entries(), (0, 0));
     let b = blocks(&pool);
     assert_eq!(b.len(), 9, "blocks are kept");
     assert!(b.iter().all(|b| b.failed == 0 && b.free == 4096 - 48));
     assert!(b[0].is_current);
-    let again: Vec<usize> = (0..9).map(|_| pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize).collect();
+    let again: Vec<usize> = (0..9)
+        .map(|_| pool.alloc(ONE_PER_BLOCK).unwrap().as_ptr() as usize)
+        .collect();
     assert_eq!(again, firsts, "the same memory, in the same order");
     assert_eq!(blocks(&pool).len(), 9, "no new block was needed");
 }
@@ -261,12 +332,20 @@ fn alignment_of_every_entry_point() {
     let pool = Pool::new(pages, 4096).unwrap();
     for size in [1, 3, 15, 16, 17, 100, 4095, 4096, 10_000] {
         pool.nalloc(1).unwrap();
-        assert_eq!(pool.alloc(size).unwrap().as_ptr() as usize % MP_ALIGNMENT, 0, "mp_alloc({size})");
+        assert_eq!(
+            pool.alloc(size).unwrap().as_ptr() as usize % MP_ALIGNMENT,
+            0,
+            "mp_alloc({size})"
+        );
         pool.nalloc(1).unwrap();
         let z = pool.calloc(size).unwrap();
         assert_eq!(z.as_ptr() as usize % MP_ALIGNMENT, 0, "mp_calloc({size})");
         // SAFETY: `size` bytes just allocated.
-        assert!(unsafe { core::slice::from_raw_parts(z.as_ptr(), size) }.iter().all(|&b| b == 0));
+        assert!(
+            unsafe { core::slice::from_raw_parts(z.as_ptr(), size) }
+                .iter()
+                .all(|&b| b == 0)
+        );
     }
     // mp_nalloc packs.
     let a = pool.nalloc(3).unwrap().as_ptr() as usize;
@@ -293,7 +372,10 @@ fn alignment_of_every_entry_point() {
         assert_eq!(arena.alloc(A64(1)) as *mut A64 as usize % 64, 0);
         assert_eq!(arena.alloc(A4k(1)) as *mut A4k as usize % 4096, 0);
         assert_eq!(arena.alloc(A8k(1)) as *mut A8k as usize % 8192, 0);
-        assert_eq!(arena.alloc(1u128) as *mut u128 as usize % align_of::<u128>(), 0);
+        assert_eq!(
+            arena.alloc(1u128) as *mut u128 as usize % align_of::<u128>(),
+            0
+        );
         assert_eq!(arena.alloc_slice_copy(&[1u64, 2]).as_ptr() as usize % 8, 0);
         for shift in 0..=13 {
             let l = core::alloc::Layout::from_size_align(24, 1 << shift).unwrap();
@@ -353,14 +435,24 @@ fn statistics_count_what_they_say() {
     // SAFETY: not used afterwards.
     unsafe { pool.free(big.as_ptr()).unwrap() };
     let s = pool.stats();
-    assert_eq!((s.current_allocated, s.peak_allocated, s.free_count), (317, 1317, 1));
+    assert_eq!(
+        (s.current_allocated, s.peak_allocated, s.free_count),
+        (317, 1317, 1)
+    );
     pool.cleanup_add(100).unwrap(); // bookkeeping: not counted
     assert_eq!(pool.stats().current_allocated, 317);
     pool.alloc(2).unwrap();
     pool.reset();
     let s = pool.stats();
-    assert_eq!((s.current_allocated, s.total_allocated, s.peak_allocated), (0, 1319, 1317));
-    assert_eq!((s.allocation_count, s.free_count), (5, 5), "a reset gives back every live allocation");
+    assert_eq!(
+        (s.current_allocated, s.total_allocated, s.peak_allocated),
+        (0, 1319, 1317)
+    );
+    assert_eq!(
+        (s.allocation_count, s.free_count),
+        (5, 5),
+        "a reset gives back every live allocation"
+    );
     assert!(pool.alloc(0).is_none());
     assert_eq!(pool.stats().failed_count, 1);
 }
@@ -373,6 +465,14 @@ impl Drop for Noisy {
     }
 }
 
+thread_local!(static COUNTED: core::cell::Cell<u32> = const { core::cell::Cell::new(0) });
+struct Counted;
+impl Drop for Counted {
+    fn drop(&mut self) {
+        COUNTED.with(|c| c.set(c.get() + 1));
+    }
+}
+
 #[test]
 fn arena_drops_values_on_reset_and_drop_newest_first() {
     let pages = &pages!();
@@ -381,7 +481,7 @@ fn arena_drops_values_on_reset_and_drop_newest_first() {
     arena.alloc(Noisy(log.clone(), 1));
     arena.alloc_slice_fill_with(2, |i| Noisy(log.clone(), 10 + i as u32));
     arena.alloc(Noisy(log.clone(), 2));
-    arena.alloc_no_drop(Noisy(log.clone(), 99)); // never dropped (leaks an Rc clone)
+    arena.alloc_no_drop(Counted); // never dropped
     arena.alloc_with(|| [0u8; 10_000]); // large: still fine
     arena.alloc(Box::new([Noisy(log.clone(), 3)])); // dropped through its Box
     arena.reset();
@@ -394,6 +494,7 @@ fn arena_drops_values_on_reset_and_drop_newest_first() {
     });
     drop(arena);
     assert_eq!(*log.borrow(), [100, 4], "cleanups first, then drops");
+    assert_eq!(COUNTED.with(|c| c.get()), 0, "alloc_no_drop values are never dropped");
     assert_eq!(pages.stats().allocated_pages, 0);
 }
 
@@ -432,5 +533,9 @@ fn a_panicking_drop_leaves_the_rest_registered() {
     assert!(r.is_err());
     assert_eq!(*log.borrow(), [2]);
     arena.reset();
-    assert_eq!(*log.borrow(), [2, 1], "the rest is dropped later, nothing twice");
+    assert_eq!(
+        *log.borrow(),
+        [2, 1],
+        "the rest is dropped later, nothing twice"
+    );
 }

@@ -86,7 +86,9 @@ fn alloc_with(
     align: usize,
     f: impl FnOnce(&kmem_arena::Pool<kmem_arena::Global>) -> Option<NonNull<u8>>,
 ) -> *mut c_void {
-    let Some(p) = pool_ref(pool, func) else { return ptr::null_mut() };
+    let Some(p) = pool_ref(pool, func) else {
+        return ptr::null_mut();
+    };
     let g = p.lock();
     let why = if size == 0 {
         ArenaError::ZeroSize
@@ -144,8 +146,14 @@ pub unsafe extern "C" fn mp_calloc(pool: *mut mp_pool_t, size: usize) -> *mut c_
 ///
 /// `pool` is NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mp_memalign(pool: *mut mp_pool_t, size: usize, alignment: usize) -> *mut c_void {
-    alloc_with(pool, "mp_memalign", size, alignment, |p| p.memalign(size, alignment))
+pub unsafe extern "C" fn mp_memalign(
+    pool: *mut mp_pool_t,
+    size: usize,
+    alignment: usize,
+) -> *mut c_void {
+    alloc_with(pool, "mp_memalign", size, alignment, |p| {
+        p.memalign(size, alignment)
+    })
 }
 
 /// Frees the large allocation `p` now: returns 0. Returns -1, changing
@@ -159,7 +167,9 @@ pub unsafe extern "C" fn mp_memalign(pool: *mut mp_pool_t, size: usize, alignmen
 /// uses it afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mp_free(pool: *mut mp_pool_t, p: *mut c_void) -> i32 {
-    let Some(lp) = pool_ref(pool, "mp_free") else { return -1 };
+    let Some(lp) = pool_ref(pool, "mp_free") else {
+        return -1;
+    };
     // SAFETY: passed on from our caller.
     match unsafe { lp.lock().free(p.cast()) } {
         Ok(()) => 0,
@@ -181,8 +191,13 @@ pub unsafe extern "C" fn mp_free(pool: *mut mp_pool_t, p: *mut c_void) -> i32 {
 ///
 /// `pool` is NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mp_cleanup_add(pool: *mut mp_pool_t, data_size: usize) -> *mut mp_cleanup_t {
-    let Some(lp) = pool_ref(pool, "mp_cleanup_add") else { return ptr::null_mut() };
+pub unsafe extern "C" fn mp_cleanup_add(
+    pool: *mut mp_pool_t,
+    data_size: usize,
+) -> *mut mp_cleanup_t {
+    let Some(lp) = pool_ref(pool, "mp_cleanup_add") else {
+        return ptr::null_mut();
+    };
     let r = lp.lock().cleanup_add(data_size);
     match r {
         Ok(c) => c.as_ptr(),

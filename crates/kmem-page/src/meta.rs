@@ -26,13 +26,23 @@ fn chunk(size: usize) -> Option<NonNull<u8>> {
     kmem_platform::Os::new().map(size, PAGE_SIZE)
 }
 
+/// Every chunk, kept as a pointer: pieces are handed out through integer
+/// addresses, so without this Miri's leak check would call the chunks lost.
+#[cfg(all(any(not(unix), miri), feature = "std"))]
+static CHUNKS: [core::sync::atomic::AtomicPtr<u8>; 1024] =
+    [const { core::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; 1024];
+
 #[cfg(all(any(not(unix), miri), feature = "std"))]
 fn chunk(size: usize) -> Option<NonNull<u8>> {
     extern crate std;
+    use core::sync::atomic::Ordering;
     let layout = std::alloc::Layout::from_size_align(size, PAGE_SIZE).ok()?;
     // SAFETY: size is non-zero. The memory is never freed: it is reachable from
-    // the statics of this module for the life of the process.
-    NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+    // `CHUNKS` for the life of the process.
+    let c = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+    let null = ptr::null_mut();
+    let _ = CHUNKS.iter().any(|s| s.compare_exchange(null, c.as_ptr(), Ordering::AcqRel, Ordering::Relaxed).is_ok());
+    Some(c)
 }
 
 #[cfg(all(any(not(unix), miri), not(feature = "std")))]

@@ -34,7 +34,12 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
         out,
         "  workload: {REQUESTS} requests; each: {SMALL_PER_REQUEST} small allocations (8-200 B), one String, one 64 KiB buffer, then reset"
     )?;
-    writeln!(out, "  blocks of {} B; small = up to {} B, larger gets its own pages", arena.block_size(), arena.small_limit())?;
+    writeln!(
+        out,
+        "  blocks of {} B; small = up to {} B, larger gets its own pages",
+        arena.block_size(),
+        arena.small_limit()
+    )?;
 
     let mut before_reset = PoolStats::default();
     let mut blocks = Vec::new();
@@ -68,11 +73,23 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
 
     let s = arena.stats();
     writeln!(out, "  mp_pool_stats after the run:")?;
-    writeln!(out, "    total_allocated   {:>12} B  (every allocation ever)", s.total_allocated)?;
-    writeln!(out, "    current_allocated {:>12} B  (live now: 0 after a reset)", s.current_allocated)?;
+    writeln!(
+        out,
+        "    total_allocated   {:>12} B  (every allocation ever)",
+        s.total_allocated
+    )?;
+    writeln!(
+        out,
+        "    current_allocated {:>12} B  (live now: 0 after a reset)",
+        s.current_allocated
+    )?;
     writeln!(out, "    peak_allocated    {:>12} B", s.peak_allocated)?;
     writeln!(out, "    allocation_count  {:>12}", s.allocation_count)?;
-    writeln!(out, "    free_count        {:>12}  (large frees + everything live at each reset)", s.free_count)?;
+    writeln!(
+        out,
+        "    free_count        {:>12}  (large frees + everything live at each reset)",
+        s.free_count
+    )?;
     writeln!(out, "    failed_count      {:>12}", s.failed_count)?;
     writeln!(
         out,
@@ -82,9 +99,16 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
     )?;
     let failed: Vec<usize> = blocks.iter().map(|b| b.failed).collect();
     let cur = blocks.iter().position(|b| b.is_current).unwrap_or(0);
-    writeln!(out, "  blocks: {} (kept across resets); search starts at block {cur}; failures per block {failed:?}", blocks.len())?;
+    writeln!(
+        out,
+        "  blocks: {} (kept across resets); search starts at block {cur}; failures per block {failed:?}",
+        blocks.len()
+    )?;
     let (live, idle) = arena.large_entries();
-    writeln!(out, "  large list after the last reset: {live} live, {idle} idle entries")?;
+    writeln!(
+        out,
+        "  large list after the last reset: {live} live, {idle} idle entries"
+    )?;
     let allocs = (REQUESTS * (SMALL_PER_REQUEST + 2)) as f64;
     writeln!(
         out,
