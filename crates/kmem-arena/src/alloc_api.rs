@@ -63,7 +63,9 @@ impl<P: PageBackend> Pool<P> {
             && ns - os <= self.end.get() - self.last.get() as usize
         {
             self.last.set(p.as_ptr().wrapping_add(ns));
-            self.stats.bytes.set(self.stats.bytes.get() + (ns - os));
+            self.stats
+                .bytes
+                .set(self.stats.bytes.get().wrapping_add(ns - os));
             if zero {
                 // SAFETY: the bytes past `os` are ours now.
                 unsafe { ptr::write_bytes(p.as_ptr().add(os), 0, ns - os) };

@@ -18,7 +18,7 @@ use crate::cleanup::{Cleanup, KeepBlock};
 use crate::error::{ArenaError, FreeError};
 use crate::large::Large;
 use crate::pages::{self, PageBackend, Span};
-use crate::small::{NODE_SIZE, Node};
+use crate::small::{BlockIndex, NODE_SIZE, Node};
 use crate::stats::{Counters, PoolStats};
 use crate::typed::DropRecord;
 
@@ -97,6 +97,12 @@ pub struct Pool<P: PageBackend> {
     pub(crate) head: Cell<*mut Node>,
     /// The last block: new blocks are linked after it.
     pub(crate) tail: Cell<*mut Node>,
+    /// Index of `current` among the blocks (first block = 0).
+    pub(crate) cur_idx: Cell<usize>,
+    /// Index of `window` among the blocks.
+    pub(crate) win_idx: Cell<usize>,
+    /// The blocks in a dense array, for the first-fit search.
+    pub(crate) index: BlockIndex,
     /// Largest small allocation: `min(size, PAGE_SIZE - 1)`.
     pub(crate) max: usize,
     /// The size of every block (span bytes: a power of two of pages, or a huge mapping).
@@ -154,8 +160,9 @@ impl<P: PageBackend> Pool<P> {
             .checked_add(reserve)
             .and_then(|n| n.checked_add(NODE_SIZE + MP_ALIGNMENT))
             .ok_or(ArenaError::TooLarge { size })?;
-        let block_bytes =
-            pages::span_bytes(need, PAGE_SIZE).ok_or(ArenaError::TooLarge { size })?;
+        let block_bytes = pages::span_bytes(need, PAGE_SIZE)
+            .filter(|&b| b <= crate::stats::MAX_BLOCK_BYTES)
+            .ok_or(ArenaError::TooLarge { size })?;
         Ok(Pool {
             last: Cell::new(ptr::null_mut()),
             end: Cell::new(0),
@@ -166,6 +173,9 @@ impl<P: PageBackend> Pool<P> {
             current: Cell::new(ptr::null_mut()),
             head: Cell::new(ptr::null_mut()),
             tail: Cell::new(ptr::null_mut()),
+            cur_idx: Cell::new(0),
+            win_idx: Cell::new(0),
+            index: BlockIndex::new(),
             max: size.min(MP_MAX_ALLOC_FROM_POOL),
             block_bytes,
             reserve: reserve.next_multiple_of(MP_ALIGNMENT),
@@ -281,18 +291,22 @@ impl<P: PageBackend> Pool<P> {
         self.stats.count_reset();
         self.free_all_large();
         let mut n = self.head.get();
+        let mut i = 0;
         while !n.is_null() {
             // SAFETY: blocks on the list are live and owned by this pool.
             unsafe {
                 (*n).last = (*n).start;
                 (*n).failed = 0;
+                self.index.set_room(i, (*n).end - (*n).start as usize);
                 n = (*n).next;
             }
+            i += 1;
         }
         let head = self.head.get();
         self.current.set(head);
+        self.cur_idx.set(0);
         if !head.is_null() {
-            self.set_window(head, 0);
+            self.set_window(head, 0, 0);
         }
     }
 
@@ -325,9 +339,15 @@ impl<P: PageBackend> Pool<P> {
             unsafe { pages::free_span(&self.pages, span) };
             n = next;
         }
+        if let Some(span) = self.index.take() {
+            // SAFETY: the index is the pool's own and no longer used.
+            unsafe { pages::free_span(&self.pages, span) };
+        }
         self.current.set(ptr::null_mut());
         self.window.set(ptr::null_mut());
         self.tail.set(ptr::null_mut());
+        self.cur_idx.set(0);
+        self.win_idx.set(0);
         self.last.set(ptr::null_mut());
         self.end.set(0);
         Some(head_span)
@@ -341,7 +361,8 @@ impl<P: PageBackend> Pool<P> {
         self.head.set(node);
         self.tail.set(node);
         self.current.set(node);
-        self.set_window(node, 0);
+        self.cur_idx.set(0);
+        self.set_window(node, 0, 0);
         Ok(NonNull::new(self.id.get() as *mut u8).expect("the head block exists"))
     }
 }

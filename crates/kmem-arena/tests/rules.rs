@@ -156,11 +156,7 @@ fn new_blocks_have_the_first_blocks_size() {
         pool.alloc(4000).unwrap();
     }
     assert_eq!(blocks(&pool).len(), 10);
-    assert_eq!(
-        pages.stats().allocated_pages,
-        40,
-        "10 blocks of 4 pages each"
-    );
+    assert_eq!(pages.stats().allocated_pages, 41, "10 blocks of 4 pages each, and one page of block index");
 }
 
 #[test]
