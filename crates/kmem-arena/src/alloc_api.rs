@@ -26,7 +26,7 @@ impl<P: PageBackend> Pool<P> {
             return Ok(NonNull::slice_from_raw_parts(p, 0));
         }
         let p = self
-            .alloc_layout_inner(layout.size(), layout.align())
+            .alloc_typed(layout.size(), layout.align())
             .ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(p, layout.size()))
     }
@@ -55,17 +55,17 @@ impl<P: PageBackend> Pool<P> {
     ) -> Result<NonNull<[u8]>, AllocError> {
         let (os, ns) = (old.size(), new.size());
         // In place: the newest allocation of the window block, staying small.
+        let cursor = self.cursor();
+        let limit = (self.end_enc.get() >> 16) as usize;
         if os != 0
             && self.is_small(os, old.align())
             && self.is_small(ns, new.align())
-            && p.as_ptr().wrapping_add(os) == self.last.get()
+            && p.as_ptr() as usize + os == cursor
             && (p.as_ptr() as usize) & (new.align() - 1) == 0
-            && ns - os <= self.end.get() - self.last.get() as usize
+            && ns - os <= limit - cursor
         {
-            self.last.set(p.as_ptr().wrapping_add(ns));
-            self.stats
-                .bytes
-                .set(self.stats.bytes.get().wrapping_add(ns - os));
+            // Moving the cursor counts the extra bytes at the next fold.
+            self.enc.set(self.enc.get() + (((ns - os) as u64) << 16));
             if zero {
                 // SAFETY: the bytes past `os` are ours now.
                 unsafe { ptr::write_bytes(p.as_ptr().add(os), 0, ns - os) };

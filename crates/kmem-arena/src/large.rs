@@ -129,6 +129,7 @@ impl<P: PageBackend> Pool<P> {
         let e = self.find_large(p)?;
         // SAFETY: `e` is a live entry in use (checked by `find_large`).
         let (span, size) = unsafe { ((*e).span, (*e).size) };
+        self.fold();
         self.stats.count_free(size);
         // SAFETY: the span is ours; the caller gives the allocation up.
         unsafe { pages::free_span(&self.pages, span) };

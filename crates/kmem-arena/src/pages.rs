@@ -26,7 +26,7 @@ use kmem_platform::{Os, PageSource};
 /// assert_eq!((&pages).page_allocator().stats().allocated_pages, 0);
 /// let arena = Arena::new_in(&pages);
 /// arena.alloc(7u32);
-/// assert_eq!(pages.stats().allocated_pages, 4); // one 16 KiB block
+/// assert_eq!(pages.stats().allocated_pages, 16); // one 64 KiB block
 /// ```
 pub trait PageBackend {
     /// The page source under the allocator.

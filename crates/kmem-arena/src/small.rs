@@ -13,7 +13,7 @@ use kmem_page::{PAGE_SIZE, PageError};
 use core::cell::Cell;
 
 use crate::pages::{self, PageBackend, Span};
-use crate::pool::{MP_ALIGNMENT, Pool};
+use crate::pool::{MP_ALIGNMENT, MP_MAX_ALLOC_FROM_POOL, Pool};
 
 /// The header at the start of every block (the seed's `mp_node_s`, nginx's
 /// `ngx_pool_data_t`).
@@ -75,33 +75,94 @@ impl Node {
 
 impl<P: PageBackend> Pool<P> {
     /// The hot path: bumps `size` bytes aligned to `align` in the window, if
-    /// the window is where the first-fit search from `current` would put them.
-    /// Counts nothing. `size` must be non-zero and `align` a power of two no
-    /// larger than `PAGE_SIZE`.
+    /// the window is where the first-fit search from `current` would put
+    /// them, and counts the allocation. `size` must be non-zero and `align` a
+    /// power of two no larger than `PAGE_SIZE`.
     #[inline(always)]
     pub(crate) fn bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        debug_assert!(align.is_power_of_two() && align <= PAGE_SIZE);
+        self.bump_with::<1>(size, align)
+    }
+
+    /// The hot path for `COUNT` = 1 (an allocation) or 0 (the pool's own
+    /// bookkeeping, whose bytes are set aside as `internal`).
+    #[inline(always)]
+    fn bump_with<const COUNT: u64>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         if size.wrapping_sub(self.lo.get()) < self.span.get() {
-            // Here `size <= max < PAGE_SIZE` and `last` is a block address
-            // (or null before the first block), far from overflowing.
-            let last = self.last.get();
+            self.bump_core::<COUNT>(size, align)
+        } else {
+            None
+        }
+    }
+
+    /// The allocation hot path of pools whose `max` is `MP_MAX_ALLOC_FROM_POOL`
+    /// (every `Arena` and `SyncArena`): for a size known at compile time the
+    /// small/large test folds away, and only `front_max < size` is checked.
+    #[inline(always)]
+    pub(crate) fn alloc_typed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
+        if size <= MP_MAX_ALLOC_FROM_POOL && align <= PAGE_SIZE && size >= self.lo.get() {
+            if let Some(p) = self.bump_core::<1>(size, align) {
+                return Some(p);
+            }
+        }
+        self.alloc_slow(size, align)
+    }
+
+    /// The bump itself, once `front_max < size <= max` is known.
+    #[inline(always)]
+    fn bump_core<const COUNT: u64>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        debug_assert!(align.is_power_of_two() && align <= PAGE_SIZE);
+        debug_assert!(size > 0 && size <= self.max);
+        {
+            // Here `size <= max < PAGE_SIZE`, and the cursor's address is a
+            // block address below 2^47 (or 0 before the first block).
+            let e = self.enc.get();
+            let m = ((align - 1) as u64) << 16;
             let next = if size & (align - 1) == 0 {
                 // `size` is a multiple of `align` (always, for a Rust type):
-                // align_up(last) + size == align_up(last + size), one step
-                // shorter on the chain from one allocation to the next.
-                last.map_addr(|a| (a + size + (align - 1)) & !(align - 1))
+                // align_up(a) + size == align_up(a + size), one step shorter
+                // on the chain from one allocation to the next.
+                (e + ((size as u64) << 16) + m + COUNT) & !m
             } else {
-                last.map_addr(|a| ((a + (align - 1)) & !(align - 1)) + size)
+                ((e + m) & !m) + ((size as u64) << 16) + COUNT
             };
-            let p = next.wrapping_sub(size);
-            if next as usize <= self.end.get() {
-                self.last.set(next);
-                // SAFETY: `p` lies in a live block, whose addresses are never 0
-                // (with no block, `end` is 0 and nothing fits).
-                return Some(unsafe { NonNull::new_unchecked(p) });
+            if next <= self.end_enc.get() {
+                self.enc.set(next);
+                let p = (next >> 16) as usize - size;
+                if COUNT == 0 {
+                    let used = (next >> 16) as usize - (e >> 16) as usize;
+                    self.internal.set(self.internal.get() + used);
+                } else if align > 1 && e & m != 0 {
+                    // The cursor was not aligned: padding was skipped (rare
+                    // in a stream of one type; never for bytes).
+                    self.pad.set(self.pad.get() + (p - (e >> 16) as usize));
+                }
+                // SAFETY: `p` lies in the live window block, whose addresses
+                // are never 0 (with no window, `end_enc` is 0 and nothing fits).
+                return Some(unsafe { NonNull::new_unchecked(self.base.get().with_addr(p)) });
             }
         }
         None
+    }
+
+    /// Moves what the hot path counted into the statistics counters.
+    #[inline]
+    pub(crate) fn fold(&self) {
+        let e = self.enc.get();
+        let addr = (e >> 16) as usize;
+        let moved = addr.wrapping_sub(self.fold_addr.get());
+        let bytes = moved
+            .wrapping_sub(self.pad.replace(0))
+            .wrapping_sub(self.internal.replace(0));
+        self.stats.add_folded((e & 0xFFFF) as usize, bytes);
+        self.enc.set(e & !0xFFFF);
+        self.fold_addr.set(addr);
+    }
+
+    /// The window cursor's address.
+    #[inline]
+    pub(crate) fn cursor(&self) -> usize {
+        (self.enc.get() >> 16) as usize
     }
 
     /// Allocates `size` bytes aligned to `align` (a power of two): bumped from
@@ -110,7 +171,6 @@ impl<P: PageBackend> Pool<P> {
     pub(crate) fn alloc_layout_inner(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         if align <= PAGE_SIZE {
             if let Some(p) = self.bump(size, align) {
-                self.stats.count(size);
                 return Some(p);
             }
         }
@@ -140,7 +200,7 @@ impl<P: PageBackend> Pool<P> {
         } else {
             self.alloc_large(size, align)
         };
-        self.stats.fold();
+        self.fold();
         match r {
             Some(_) => self.stats.count_wide(size),
             None => self.stats.count_failed(),
@@ -150,7 +210,7 @@ impl<P: PageBackend> Pool<P> {
 
     /// A small allocation for the pool's own bookkeeping (not counted).
     pub(crate) fn alloc_internal(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        match self.bump(size, align) {
+        match self.bump_with::<0>(size, align) {
             Some(p) => Some(p),
             None => self.alloc_small_slow(size, align),
         }
@@ -160,13 +220,17 @@ impl<P: PageBackend> Pool<P> {
     /// free bytes of the blocks from `current` up to (not including) `node`.
     #[inline]
     pub(crate) fn set_window(&self, node: *mut Node, idx: usize, front_max: usize) {
+        self.fold();
         self.window.set(node);
         self.win_idx.set(idx);
         // SAFETY: `node` is a live block of this pool.
-        unsafe {
-            self.last.set((*node).last);
-            self.end.set((*node).end);
-        }
+        let (last, end, start) = unsafe { ((*node).last, (*node).end, (*node).start) };
+        let a = last as usize;
+        self.enc.set((a as u64) << 16);
+        self.fold_addr.set(a);
+        self.end_enc
+            .set(((end.min(a + 0xFFFF) as u64) << 16) | 0xFFFF);
+        self.base.set(start);
         self.lo.set(front_max + 1);
         self.span.set(self.max.saturating_sub(front_max));
     }
@@ -178,7 +242,7 @@ impl<P: PageBackend> Pool<P> {
         if !w.is_null() {
             // SAFETY: the window is a live block of this pool.
             unsafe {
-                (*w).last = self.last.get();
+                (*w).last = (*w).start.with_addr(self.cursor());
                 self.index.set_room(self.win_idx.get(), (*w).room());
             }
         }
@@ -194,6 +258,7 @@ impl<P: PageBackend> Pool<P> {
         if self.head.get().is_null() {
             self.create_head().ok()?;
         }
+        self.fold();
         self.sync_window();
         let n = self.index.len().max(1);
         let mut front_max = 0;

@@ -1,7 +1,7 @@
 //! Pool statistics: the seed's `struct mp_pool_stats` (§4.3.3), kept exactly.
 //!
-//! The hot path pays for one packed counter (allocations and bytes handed
-//! out in one word); the peak is exact without being updated on the hot path,
+//! The hot path pays for no counter of its own: it counts in the window
+//! cursor it updates anyway (see `Pool::enc`); the peak is exact without being updated on the hot path,
 //! because `current_allocated` only ever falls at a free or a reset, and the
 //! pool samples it just before each of those (and whenever it is read).
 
@@ -58,18 +58,12 @@ pub struct PoolStats {
 
 /// The counters behind [`PoolStats`], kept in the pool.
 ///
-/// The hot path updates one word, `hot`: allocations in its high half, bytes
-/// in its low half (`hot += 1 << 32 | size`). Two separate counters cost two
-/// store-to-load round trips per allocation, which measured at up to 2 ns; one
-/// costs next to nothing. `hot` is folded into the wide counters at every slow
-/// path, reset, free and read. Between two folds only the window block is
-/// bumped, with allocations of at most `PAGE_SIZE - 1` bytes, so the low half
-/// holds at most one block's size — blocks are limited to 2 GiB
-/// ([`MAX_BLOCK_BYTES`]) — and never carries into the high half.
+/// The hot path updates none of them: it counts in the pool's window cursor
+/// (`Pool::enc`, allocations in its low 16 bits, bytes as the distance the
+/// cursor moved), and `Pool::fold` moves that into these counters at every
+/// slow path, reset, free and read.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// `(allocations << 32) | bytes` since the last fold (hot path).
-    pub hot: Cell<u64>,
     /// Successful allocations, as of the last fold.
     pub allocs: Cell<usize>,
     /// Bytes of successful allocations, as of the last fold: `total_allocated`.
@@ -84,44 +78,32 @@ pub(crate) struct Counters {
     pub peak: Cell<usize>,
 }
 
-/// The largest block a pool may have (so that `Counters::hot` cannot overflow).
+/// The largest block a pool may have (block rooms are kept as `u32`).
 pub(crate) const MAX_BLOCK_BYTES: usize = 1 << 31;
 
 impl Counters {
-    /// Counts one successful allocation of `size <= PAGE_SIZE - 1` bytes in
-    /// the window (the hot path).
-    #[inline(always)]
-    pub fn count(&self, size: usize) {
-        self.hot
-            .set(self.hot.get().wrapping_add((1 << 32) | size as u64));
-    }
-
-    /// Counts one successful allocation of any size (slow paths).
+    /// Counts one successful allocation of `size` bytes (slow paths).
     #[inline]
     pub fn count_wide(&self, size: usize) {
         self.allocs.set(self.allocs.get() + 1);
         self.bytes.set(self.bytes.get().wrapping_add(size));
     }
 
-    /// Moves `hot` into the wide counters.
+    /// Adds what the hot path counted since the last fold.
     #[inline]
-    pub fn fold(&self) {
-        let h = self.hot.replace(0);
-        if h != 0 {
-            self.allocs.set(self.allocs.get() + (h >> 32) as usize);
-            self.bytes
-                .set(self.bytes.get().wrapping_add((h & 0xffff_ffff) as usize));
-        }
+    pub fn add_folded(&self, allocs: usize, bytes: usize) {
+        self.allocs.set(self.allocs.get() + allocs);
+        self.bytes.set(self.bytes.get().wrapping_add(bytes));
     }
 
-    /// Bytes live now.
+    /// Bytes live now (as of the last fold).
     #[inline]
     pub fn current(&self) -> usize {
-        self.fold();
         self.bytes.get().wrapping_sub(self.freed_bytes.get())
     }
 
-    /// Folds the current value into the peak; called before anything falls.
+    /// Folds the current value into the peak; called (after a fold) before
+    /// anything falls.
     #[inline]
     pub fn sample_peak(&self) {
         let c = self.current();
@@ -130,7 +112,7 @@ impl Counters {
         }
     }
 
-    /// Counts one large allocation of `size` bytes given back.
+    /// Counts one large allocation of `size` bytes given back (after a fold).
     pub fn count_free(&self, size: usize) {
         self.sample_peak();
         self.frees.set(self.frees.get() + 1);
@@ -138,7 +120,7 @@ impl Counters {
             .set(self.freed_bytes.get().wrapping_add(size));
     }
 
-    /// A reset gives back everything live.
+    /// A reset gives back everything live (after a fold).
     pub fn count_reset(&self) {
         self.sample_peak();
         self.frees.set(self.allocs.get());
@@ -151,7 +133,7 @@ impl Counters {
         self.failed.set(self.failed.get() + 1);
     }
 
-    /// A snapshot.
+    /// A snapshot (after a fold).
     pub fn snapshot(&self) -> PoolStats {
         self.sample_peak();
         PoolStats {
@@ -172,13 +154,13 @@ mod tests {
     #[test]
     fn peak_is_sampled_before_every_fall() {
         let c = Counters::default();
-        c.count(100);
-        c.count(50);
+        c.count_wide(100);
+        c.add_folded(1, 50);
         c.count_free(100);
-        c.count(20);
+        c.count_wide(20);
         assert_eq!(c.snapshot().peak_allocated, 150);
         assert_eq!(c.snapshot().current_allocated, 70);
-        c.count(200);
+        c.count_wide(200);
         c.count_reset();
         let s = c.snapshot();
         assert_eq!(

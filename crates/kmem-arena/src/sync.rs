@@ -43,7 +43,7 @@ pub struct SyncArena<'p, P: PageBackend + Send = Global> {
 }
 
 impl SyncArena<'_, Global> {
-    /// A shared arena over the process's page allocator with 16 KiB blocks.
+    /// A shared arena over the process's page allocator with 64 KiB blocks.
     ///
     /// ```
     /// let arena = kmem_arena::SyncArena::new();
@@ -61,7 +61,7 @@ impl Default for SyncArena<'_, Global> {
 }
 
 impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
-    /// A shared arena with 16 KiB blocks from `pages`.
+    /// A shared arena with 64 KiB blocks from `pages`.
     ///
     /// ```
     /// let arena = kmem_arena::SyncArena::new_in(kmem_arena::Global);
@@ -72,7 +72,8 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
             .expect("the default block size is valid")
     }
 
-    /// A shared arena whose blocks hold at least `size` bytes.
+    /// A shared arena whose blocks hold at least `size` bytes (at least 4095,
+    /// as for [`Arena::with_block_size`](crate::Arena::with_block_size)).
     ///
     /// ```
     /// let arena = kmem_arena::SyncArena::with_block_size_in(512, kmem_arena::Global)?;
@@ -81,7 +82,7 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
     /// ```
     pub fn with_block_size_in(size: usize, pages: P) -> Result<Self, ArenaError> {
         Ok(SyncArena {
-            pool: Mutex::new(Pool::new(pages, size)?),
+            pool: Mutex::new(Pool::new(pages, crate::typed::arena_block_size(size)?)?),
             _values: PhantomData,
         })
     }
@@ -120,7 +121,7 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
         let p: *mut T = if size_of::<T>() == 0 {
             NonNull::dangling().as_ptr()
         } else {
-            pool.alloc_layout_inner(size_of::<T>(), align_of::<T>())
+            pool.alloc_typed(size_of::<T>(), align_of::<T>())
                 .ok_or(ArenaError::NoMemory {
                     size: size_of::<T>(),
                 })?
@@ -150,7 +151,7 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
         let p: *mut T = if size == 0 {
             NonNull::dangling().as_ptr()
         } else {
-            match self.with_pool(|pool| pool.alloc_layout_inner(size, align_of::<T>())) {
+            match self.with_pool(|pool| pool.alloc_typed(size, align_of::<T>())) {
                 Some(p) => p.as_ptr().cast(),
                 None => panic!("kmem-arena: {}", ArenaError::NoMemory { size }),
             }

@@ -535,3 +535,25 @@ fn a_panicking_drop_leaves_the_rest_registered() {
         "the rest is dropped later, nothing twice"
     );
 }
+
+#[test]
+fn padding_and_bookkeeping_are_not_counted() {
+    let pages = &pages!();
+    let mut arena = Arena::new_in(pages);
+    arena.alloc(String::from("x")); // 24 bytes, plus a drop record (bookkeeping)
+    arena.alloc(1u8);
+    arena.alloc(2u64); // 7 bytes of padding first
+    arena.alloc_str("abc");
+    arena.alloc(7u32); // 1 byte of padding
+    arena.alloc([0u8; 5000]); // large, plus a large-list entry (bookkeeping)
+    let s = arena.stats();
+    assert_eq!(s.allocation_count, 6);
+    assert_eq!(s.current_allocated, 24 + 1 + 8 + 3 + 4 + 5000);
+    for i in 0..10_000u32 {
+        arena.alloc(i); // across several blocks
+    }
+    assert_eq!(arena.stats().current_allocated, 24 + 1 + 8 + 3 + 4 + 5000 + 40_000);
+    arena.reset();
+    let s = arena.stats();
+    assert_eq!((s.current_allocated, s.allocation_count, s.free_count), (0, 10_006, 10_006));
+}
