@@ -44,11 +44,9 @@ impl Node {
     pub(crate) fn span(&self, reserve: usize) -> Span {
         let base = self.end - self.bytes;
         debug_assert!(self as *const Node as usize == base + reserve);
-        // SAFETY: a block's base is its span's first byte, never null.
+        // `start` points into the block, with the block's provenance.
         Span {
-            base: unsafe {
-                NonNull::new_unchecked((self as *const Node as *mut u8).wrapping_sub(reserve))
-            },
+            base: NonNull::new(self.start.with_addr(base)).expect("a block is never at 0"),
             bytes: self.bytes,
         }
     }

@@ -204,10 +204,8 @@ fn run(pool_size: usize, ops: Vec<Op>) {
                 }
                 let a = &live[smalls[i % smalls.len()]];
                 // SAFETY: refused: nothing is freed.
-                assert!(matches!(
-                    unsafe { pool.free(a.ptr) },
-                    Err(FreeError::Small { .. })
-                ));
+                let r = unsafe { pool.free(a.ptr) };
+                assert!(matches!(r, Err(FreeError::Small { .. })));
             }
             Op::Reset => {
                 check_contents(&live);

@@ -337,11 +337,8 @@ fn alignment_of_every_entry_point() {
         let z = pool.calloc(size).unwrap();
         assert_eq!(z.as_ptr() as usize % MP_ALIGNMENT, 0, "mp_calloc({size})");
         // SAFETY: `size` bytes just allocated.
-        assert!(
-            unsafe { core::slice::from_raw_parts(z.as_ptr(), size) }
-                .iter()
-                .all(|&b| b == 0)
-        );
+        let bytes = unsafe { core::slice::from_raw_parts(z.as_ptr(), size) };
+        assert!(bytes.iter().all(|&b| b == 0));
     }
     // mp_nalloc packs.
     let a = pool.nalloc(3).unwrap().as_ptr() as usize;
