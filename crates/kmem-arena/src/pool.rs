@@ -18,7 +18,7 @@ use crate::cleanup::{Cleanup, KeepBlock};
 use crate::error::{ArenaError, FreeError};
 use crate::large::Large;
 use crate::pages::{self, PageBackend, Span};
-use crate::small::{BlockIndex, NODE_SIZE, Node};
+use crate::small::{BlockIndex, FRONT_CLASSES, NODE_SIZE, Node};
 use crate::stats::{Counters, PoolStats};
 use crate::typed::DropRecord;
 
@@ -86,15 +86,20 @@ pub struct Pool<P: PageBackend> {
     /// A pointer into the window block, whose provenance the hot path's
     /// results carry (`base.with_addr(..)`).
     pub(crate) base: Cell<*mut u8>,
-    /// `front_max + 1`, where `front_max` bounds the free bytes of every block
-    /// in `[current, window)`, the blocks first-fit tries before the window.
-    /// The hot path bumps `size` in the window only if
-    /// `size.wrapping_sub(lo) < span`, i.e. `front_max < size <= max`: then no
-    /// earlier block can take it, and the result is the one the nginx search
-    /// from `current` would give.
-    pub(crate) lo: Cell<usize>,
-    /// `max - front_max` (0 when `front_max >= max`: every small size takes the slow path).
-    pub(crate) span: Cell<usize>,
+    /// Per alignment class `c` (alignment `1 << c`, classes above 4 use 4):
+    /// `front[c] + 1`, where `front[c]` bounds the bytes that an allocation
+    /// of that alignment could take in any block of `[current, window)`, the
+    /// blocks first-fit tries before the window. The hot path bumps `size` in
+    /// the window only if `size.wrapping_sub(lo[c]) < span[c]`, i.e.
+    /// `front[c] < size <= max`: then no earlier block can take it, and the
+    /// result is the one the nginx search from `current` would give. (Per
+    /// class, because 8 free bytes at an address that is not 16-aligned take
+    /// no 16-aligned allocation: a bound that ignored alignment would send
+    /// every `mp_alloc(8)` down the slow path.)
+    pub(crate) lo: [Cell<usize>; FRONT_CLASSES],
+    /// Per alignment class: `max - front[c]` (0 when `front[c] >= max`: every
+    /// small size of that class takes the slow path).
+    pub(crate) span: [Cell<usize>; FRONT_CLASSES],
     /// The statistics counters, as of the last fold.
     pub(crate) stats: Counters,
     /// The window cursor's address at the last fold: bytes bumped since are
@@ -186,8 +191,8 @@ impl<P: PageBackend> Pool<P> {
             enc: Cell::new(0),
             end_enc: Cell::new(0),
             base: Cell::new(ptr::null_mut()),
-            lo: Cell::new(1),
-            span: Cell::new(size.min(MP_MAX_ALLOC_FROM_POOL)),
+            lo: [const { Cell::new(1) }; FRONT_CLASSES],
+            span: core::array::from_fn(|_| Cell::new(size.min(MP_MAX_ALLOC_FROM_POOL))),
             stats: Counters::default(),
             fold_addr: Cell::new(0),
             pad: Cell::new(0),
@@ -322,7 +327,7 @@ impl<P: PageBackend> Pool<P> {
             unsafe {
                 (*n).last = (*n).start;
                 (*n).failed = 0;
-                self.index.set_room(i, (*n).end - (*n).start as usize);
+                self.index.set_last(i, (*n).start as usize);
                 n = (*n).next;
             }
             i += 1;
@@ -331,7 +336,7 @@ impl<P: PageBackend> Pool<P> {
         self.current.set(head);
         self.cur_idx.set(0);
         if !head.is_null() {
-            self.set_window(head, 0, 0);
+            self.set_window(head, 0, [0; FRONT_CLASSES]);
         }
     }
 
@@ -390,7 +395,7 @@ impl<P: PageBackend> Pool<P> {
         self.tail.set(node);
         self.current.set(node);
         self.cur_idx.set(0);
-        self.set_window(node, 0, 0);
+        self.set_window(node, 0, [0; FRONT_CLASSES]);
         Ok(NonNull::new(self.id.get() as *mut u8).expect("the head block exists"))
     }
 }

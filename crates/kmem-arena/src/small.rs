@@ -36,6 +36,29 @@ pub(crate) struct Node {
     pub bytes: usize,
 }
 
+/// Alignment classes with their own front bound: 1, 2, 4, 8 and 16 bytes
+/// (larger alignments use the 16-byte bound, which is never smaller).
+pub(crate) const FRONT_CLASSES: usize = 5;
+
+/// Per alignment class, the most an allocation of that alignment could take
+/// in some block before the window.
+pub(crate) type Front = [usize; FRONT_CLASSES];
+
+/// The alignment class of `align`.
+#[inline(always)]
+fn class(align: usize) -> usize {
+    (align.trailing_zeros() as usize).min(FRONT_CLASSES - 1)
+}
+
+/// Folds a block with cursor `last` and end `end` into `front`.
+#[inline]
+fn add_front(front: &mut Front, last: usize, end: usize) {
+    for (c, f) in front.iter_mut().enumerate() {
+        let a = (last + (1 << c) - 1) & !((1 << c) - 1);
+        *f = (*f).max(end.saturating_sub(a));
+    }
+}
+
 /// Bytes a block header takes (a multiple of `MP_ALIGNMENT`).
 pub(crate) const NODE_SIZE: usize = core::mem::size_of::<Node>().next_multiple_of(MP_ALIGNMENT);
 
@@ -85,7 +108,8 @@ impl<P: PageBackend> Pool<P> {
     /// bookkeeping, whose bytes are set aside as `internal`).
     #[inline(always)]
     fn bump_with<const COUNT: u64>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        if size.wrapping_sub(self.lo.get()) < self.span.get() {
+        let c = class(align);
+        if size.wrapping_sub(self.lo[c].get()) < self.span[c].get() {
             self.bump_core::<COUNT>(size, align)
         } else {
             None
@@ -98,7 +122,10 @@ impl<P: PageBackend> Pool<P> {
     #[inline(always)]
     pub(crate) fn alloc_typed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
-        if size <= MP_MAX_ALLOC_FROM_POOL && align <= PAGE_SIZE && size >= self.lo.get() {
+        if size <= MP_MAX_ALLOC_FROM_POOL
+            && align <= PAGE_SIZE
+            && size >= self.lo[class(align)].get()
+        {
             if let Some(p) = self.bump_core::<1>(size, align) {
                 return Some(p);
             }
@@ -214,10 +241,11 @@ impl<P: PageBackend> Pool<P> {
         }
     }
 
-    /// Makes `node` (block number `idx`) the window; `front_max` bounds the
-    /// free bytes of the blocks from `current` up to (not including) `node`.
+    /// Makes `node` (block number `idx`) the window; `front` bounds, per
+    /// alignment class, what the blocks from `current` up to (not including)
+    /// `node` could take.
     #[inline]
-    pub(crate) fn set_window(&self, node: *mut Node, idx: usize, front_max: usize) {
+    pub(crate) fn set_window(&self, node: *mut Node, idx: usize, front: Front) {
         self.fold();
         self.window.set(node);
         self.win_idx.set(idx);
@@ -229,8 +257,10 @@ impl<P: PageBackend> Pool<P> {
         self.end_enc
             .set(((end.min(a + 0xFFFF) as u64) << 16) | 0xFFFF);
         self.base.set(start);
-        self.lo.set(front_max + 1);
-        self.span.set(self.max.saturating_sub(front_max));
+        for (c, &f) in front.iter().enumerate() {
+            self.lo[c].set(f + 1);
+            self.span[c].set(self.max.saturating_sub(f));
+        }
     }
 
     /// Writes the window's cursor back into its node and the index.
@@ -241,7 +271,7 @@ impl<P: PageBackend> Pool<P> {
             // SAFETY: the window is a live block of this pool.
             unsafe {
                 (*w).last = (*w).start.with_addr(self.cursor());
-                self.index.set_room(self.win_idx.get(), (*w).room());
+                self.index.set_last(self.win_idx.get(), self.cursor());
             }
         }
     }
@@ -259,25 +289,21 @@ impl<P: PageBackend> Pool<P> {
         self.fold();
         self.sync_window();
         let n = self.index.len().max(1);
-        let mut front_max = 0;
+        let mut front = [0; FRONT_CLASSES];
         for i in self.cur_idx.get()..n {
-            let room = if self.index.len() == 0 {
-                self.head_room()
-            } else {
-                self.index.room(i)
-            };
-            if room >= size {
+            let (last, end) = self.block_cursor(i);
+            let pad = last.wrapping_neg() & (align - 1);
+            if pad <= end - last && size <= end - last - pad {
                 let node = self.block(i);
-                // SAFETY: `node` is a live block of this pool.
-                let nd = unsafe { &mut *node };
-                if let Some(p) = nd.fit(size, align) {
-                    nd.last = p.wrapping_add(size);
-                    self.index.set_room(i, nd.room());
-                    self.set_window(node, i, front_max);
-                    return NonNull::new(p);
-                }
+                let p = last + pad;
+                // SAFETY: `node` is a live block of this pool; `[p, p + size)` is free in it.
+                unsafe { (*node).last = (*node).start.with_addr(p + size) };
+                self.index.set_last(i, p + size);
+                self.set_window(node, i, front);
+                // SAFETY: as above.
+                return NonNull::new(unsafe { (*node).start.with_addr(p) });
             }
-            front_max = front_max.max(room);
+            add_front(&mut front, last, end);
         }
         let new = self.new_block().ok()?;
         if self.index.push(&self.pages, self.head.get(), new).is_err() {
@@ -307,13 +333,25 @@ impl<P: PageBackend> Pool<P> {
         let node = unsafe { &mut *new };
         let m = node.fit(size, align)?;
         node.last = m.wrapping_add(size);
-        self.index.set_room(n, node.room());
-        let front_max = (self.cur_idx.get()..n)
-            .map(|i| self.index.room(i))
-            .max()
-            .unwrap_or(0);
-        self.set_window(new, n, front_max);
+        self.index.set_last(n, node.last as usize);
+        let mut front = [0; FRONT_CLASSES];
+        for i in self.cur_idx.get()..n {
+            let (last, end) = self.block_cursor(i);
+            add_front(&mut front, last, end);
+        }
+        self.set_window(new, n, front);
         NonNull::new(m)
+    }
+
+    /// Block `i`'s cursor address and end.
+    #[inline]
+    fn block_cursor(&self, i: usize) -> (usize, usize) {
+        if self.index.len() == 0 {
+            // SAFETY: the head is a live block.
+            unsafe { ((*self.head.get()).last as usize, (*self.head.get()).end) }
+        } else {
+            (self.index.last(i), self.index.end(i))
+        }
     }
 
     /// Block number `i` (`i` < number of blocks).
@@ -324,12 +362,6 @@ impl<P: PageBackend> Pool<P> {
         } else {
             self.index.node(i)
         }
-    }
-
-    /// The head's free bytes, when it is the only block (no index yet).
-    fn head_room(&self) -> usize {
-        // SAFETY: the head is a live block.
-        unsafe { (*self.head.get()).room() }
     }
 
     /// Takes a fresh block from the page layer and writes its header. The
@@ -406,20 +438,33 @@ pub struct BlockInfo {
     pub is_current: bool,
 }
 
-/// The pool's blocks in a dense array: block `i`'s header and its free bytes
-/// (`u32`: blocks are at most 2 GiB). Exact for every block but the window,
-/// whose room the slow path writes back before it reads the array. Lives in
-/// pages of its own, taken when the pool gets its second block and doubled
-/// when full.
+/// The pool's blocks in a dense array: block `i`'s cursor address, end and
+/// header. Exact for every block but the window, whose cursor the slow path
+/// writes back before it reads the array. The first-fit search reads these
+/// few cache lines instead of one block header per block (each in a page of
+/// its own). Lives in pages of its own, taken when the pool gets its second
+/// block and doubled when full.
 pub(crate) struct BlockIndex {
-    /// `cap` rooms, then `cap` node pointers.
-    mem: Cell<*mut u8>,
+    /// `cap` entries.
+    mem: Cell<*mut Entry>,
     /// Entries in use (0 until the second block).
     len: Cell<usize>,
     /// Entries that fit in `mem`.
     cap: Cell<usize>,
     /// The pages behind `mem`.
     span: Cell<Option<Span>>,
+}
+
+/// One block in the [`BlockIndex`].
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct Entry {
+    /// The block's cursor address (`Node::last`).
+    last: usize,
+    /// The block's end (`Node::end`).
+    end: usize,
+    /// The block's header.
+    node: *mut Node,
 }
 
 impl BlockIndex {
@@ -438,42 +483,41 @@ impl BlockIndex {
     }
 
     #[inline]
-    fn rooms(&self) -> *mut u32 {
-        self.mem.get().cast()
-    }
-
-    #[inline]
-    fn nodes(&self) -> *mut *mut Node {
-        self.mem.get().wrapping_add(self.cap.get() * 4).cast()
-    }
-
-    /// Block `i`'s free bytes (`i < len`).
-    #[inline]
-    pub(crate) fn room(&self, i: usize) -> usize {
+    fn entry(&self, i: usize) -> Entry {
         debug_assert!(i < self.len.get());
         // SAFETY: `i < len <= cap`; entries below `len` are initialised.
-        unsafe { *self.rooms().add(i) as usize }
+        unsafe { *self.mem.get().add(i) }
+    }
+
+    /// Block `i`'s cursor address (`i < len`).
+    #[inline]
+    pub(crate) fn last(&self, i: usize) -> usize {
+        self.entry(i).last
+    }
+
+    /// Block `i`'s end (`i < len`).
+    #[inline]
+    pub(crate) fn end(&self, i: usize) -> usize {
+        self.entry(i).end
     }
 
     /// Block `i`'s header (`i < len`).
     #[inline]
     pub(crate) fn node(&self, i: usize) -> *mut Node {
-        debug_assert!(i < self.len.get());
-        // SAFETY: as for `room`.
-        unsafe { *self.nodes().add(i) }
+        self.entry(i).node
     }
 
-    /// Records block `i`'s free bytes (ignored while there is no index).
+    /// Records block `i`'s cursor (ignored while there is no index).
     #[inline]
-    pub(crate) fn set_room(&self, i: usize, room: usize) {
+    pub(crate) fn set_last(&self, i: usize, last: usize) {
         if i < self.len.get() {
             // SAFETY: `i < len <= cap`.
-            unsafe { *self.rooms().add(i) = room as u32 };
+            unsafe { (*self.mem.get().add(i)).last = last };
         }
     }
 
     /// Appends `new` (making the index on the second block, with `head`
-    /// first). Its room is set by the caller.
+    /// first).
     pub(crate) fn push<P: PageBackend>(
         &self,
         pages: &P,
@@ -482,7 +526,7 @@ impl BlockIndex {
     ) -> Result<(), ()> {
         let len = self.len.get();
         if len == 0 {
-            self.grow(pages, 256)?;
+            self.grow(pages, PAGE_SIZE / size_of::<Entry>())?;
             self.put(0, head);
             self.put(1, new);
             self.len.set(2);
@@ -499,27 +543,23 @@ impl BlockIndex {
     fn put(&self, i: usize, node: *mut Node) {
         // SAFETY: `i < cap`; `node` is a live block.
         unsafe {
-            *self.nodes().add(i) = node;
-            *self.rooms().add(i) = (*node).room() as u32;
-        }
+            self.mem.get().add(i).write(Entry {
+                last: (*node).last as usize,
+                end: (*node).end,
+                node,
+            })
+        };
     }
 
     /// Moves the entries to new pages with room for `cap`.
     fn grow<P: PageBackend>(&self, pages: &P, cap: usize) -> Result<(), ()> {
-        let span = pages::alloc_span(pages, cap * 12, PAGE_SIZE, 0, 0).map_err(|_| ())?;
-        let mem = span.base.as_ptr();
-        let (old_mem, old_cap, len) = (self.mem.get(), self.cap.get(), self.len.get());
-        // SAFETY: the new span holds `cap` rooms then `cap` pointers (8-aligned:
-        // `cap` is a multiple of 2); the old one holds `len` of each.
-        unsafe {
-            if len > 0 {
-                ptr::copy_nonoverlapping(old_mem.cast::<u32>(), mem.cast::<u32>(), len);
-                ptr::copy_nonoverlapping(
-                    old_mem.add(old_cap * 4).cast::<*mut Node>(),
-                    mem.add(cap * 4).cast::<*mut Node>(),
-                    len,
-                );
-            }
+        let span =
+            pages::alloc_span(pages, cap * size_of::<Entry>(), PAGE_SIZE, 0, 0).map_err(|_| ())?;
+        let mem = span.base.as_ptr().cast::<Entry>();
+        let len = self.len.get();
+        if len > 0 {
+            // SAFETY: the new span holds `cap >= len` entries; the old one `len`.
+            unsafe { ptr::copy_nonoverlapping(self.mem.get(), mem, len) };
         }
         self.mem.set(mem);
         self.cap.set(cap);
