@@ -4,7 +4,9 @@
 //!   10,000 frees (malloc); typed-arena has no reset, so it is created and
 //!   dropped per batch, as its users do.
 //! * `alloc_mixed`: 10,000 byte slices of 8..=200 bytes (copied), then reset / free.
-//! * `reset`: the reset alone, after 10,000 `u64`s (and 50 large ones).
+//! * `reset`: the reset alone, after 10,000 `u64`s (`large_0`), and after
+//!   those plus 50 allocations of 5,000 bytes (`large_50`); typed-arena is
+//!   dropped instead (it has no reset), malloc frees every pointer.
 //!
 //! Run: `cargo bench -p kmem-arena --bench arena -- --warm-up-time 1 --measurement-time 2`
 #![allow(missing_docs)]
@@ -158,45 +160,72 @@ fn alloc_mixed(c: &mut Criterion) {
 
 fn reset(c: &mut Criterion) {
     let mut g = c.benchmark_group("reset");
-    g.bench_function("kmem_arena", |b| {
-        b.iter_batched(
-            || {
-                let arena = Arena::new();
-                for i in 0..N {
-                    arena.alloc(i as u64);
-                }
-                for _ in 0..50 {
-                    arena.alloc_slice_fill_copy(5000, 1u8);
-                }
-                arena
-            },
-            |mut arena| {
-                arena.reset();
-                arena
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("bumpalo", |b| {
-        b.iter_batched(
-            || {
-                let bump = bumpalo::Bump::new();
-                for i in 0..N {
-                    bump.alloc(i as u64);
-                }
-                for _ in 0..50 {
-                    bump.alloc_slice_fill_copy(5000, 1u8);
-                }
-                bump
-            },
-            |mut bump| {
-                bump.reset();
-                bump
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("typed_arena_drop", |b| {
+    // `large`: 0 = 10,000 u64s only; 50 = also 50 allocations of 5,000 bytes,
+    // which a region pool serves from pages of their own (nginx's large
+    // allocations) and must give back one by one at reset.
+    for large in [0usize, 50] {
+        g.bench_function(format!("kmem_arena/large_{large}"), |b| {
+            b.iter_batched(
+                || {
+                    let arena = Arena::new();
+                    for i in 0..N {
+                        arena.alloc(i as u64);
+                    }
+                    for _ in 0..large {
+                        arena.alloc_slice_fill_copy(5000, 1u8);
+                    }
+                    arena
+                },
+                |mut arena| {
+                    arena.reset();
+                    arena
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("bumpalo/large_{large}"), |b| {
+            b.iter_batched(
+                || {
+                    let bump = bumpalo::Bump::new();
+                    for i in 0..N {
+                        bump.alloc(i as u64);
+                    }
+                    for _ in 0..large {
+                        bump.alloc_slice_fill_copy(5000, 1u8);
+                    }
+                    bump
+                },
+                |mut bump| {
+                    bump.reset();
+                    bump
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("malloc_free_all/large_{large}"), |b| {
+            b.iter_batched(
+                || {
+                    (0..N)
+                        // SAFETY: plain malloc; freed in the measured routine.
+                        .map(|_| unsafe { libc::malloc(8) })
+                        .chain((0..large).map(|_| {
+                            // SAFETY: as above.
+                            unsafe { libc::malloc(5000) }
+                        }))
+                        .collect::<Vec<_>>()
+                },
+                |ptrs| {
+                    for p in &ptrs {
+                        // SAFETY: each came from malloc in the setup.
+                        unsafe { libc::free(*p) };
+                    }
+                    ptrs
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.bench_function("typed_arena_drop/large_0", |b| {
         b.iter_batched(
             || {
                 let arena = typed_arena::Arena::new();
@@ -206,28 +235,6 @@ fn reset(c: &mut Criterion) {
                 arena
             },
             drop,
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("malloc_free_all", |b| {
-        b.iter_batched(
-            || {
-                (0..N)
-                    // SAFETY: plain malloc; freed in the measured routine.
-                    .map(|_| unsafe { libc::malloc(8) })
-                    .chain((0..50).map(|_| {
-                        // SAFETY: as above.
-                        unsafe { libc::malloc(5000) }
-                    }))
-                    .collect::<Vec<_>>()
-            },
-            |ptrs| {
-                for p in &ptrs {
-                    // SAFETY: each came from malloc in the setup.
-                    unsafe { libc::free(*p) };
-                }
-                ptrs
-            },
             BatchSize::SmallInput,
         )
     });
