@@ -51,6 +51,97 @@ unsigned long get_zeroed_page(gfp_t gfp);
 void free_pages(unsigned long addr, unsigned int order);
 void free_page(unsigned long addr);
 
+/* ---- genalloc: a bitmap allocator over address ranges you supply ----
+ * The pool never reads or writes the memory it manages (it may be device
+ * memory, SRAM, file offsets, or unmapped). Allocation and free are
+ * lock-free; kmem's own algorithms search through a summary of each bitmap,
+ * so their cost stays nearly flat from 1 MiB to 1 TiB chunks.
+ * Bad input (NULL pool, size 0, a free outside any chunk, unaligned, not
+ * allocated or running past its chunk, overlapping chunks, destroying a pool
+ * with live allocations) is reported on stderr and changes nothing. */
+struct gen_pool;
+struct gen_pool_chunk;  /* opaque: read it with gen_pool_chunk_*() */
+typedef unsigned long (*genpool_algo_t)(unsigned long *map, unsigned long size,
+        unsigned long start, unsigned int nr, void *data, struct gen_pool *pool,
+        unsigned long start_addr);
+struct genpool_data_align { int align; };            /* for gen_pool_first_fit_align */
+struct genpool_data_fixed { unsigned long offset; }; /* for gen_pool_fixed_alloc */
+
+/* min_alloc_order: log2 of the granule (0..62); NULL if out of range. */
+struct gen_pool *gen_pool_create(int min_alloc_order, int nid);
+/* 0, -EINVAL (bad or overlapping range, reported) or -ENOMEM. */
+int  gen_pool_add_virt(struct gen_pool *pool, unsigned long addr, phys_addr_t phys,
+        size_t size, int nid);
+int  gen_pool_add(struct gen_pool *pool, unsigned long addr, size_t size, int nid);
+unsigned long gen_pool_alloc(struct gen_pool *pool, size_t size);   /* 0 on failure */
+unsigned long gen_pool_alloc_algo(struct gen_pool *pool, size_t size,
+        genpool_algo_t algo, void *data);
+void gen_pool_free(struct gen_pool *pool, unsigned long addr, size_t size);
+phys_addr_t gen_pool_virt_to_phys(struct gen_pool *pool, unsigned long addr); /* -1 if none */
+size_t gen_pool_avail(struct gen_pool *pool);
+size_t gen_pool_size(struct gen_pool *pool);
+void gen_pool_set_algo(struct gen_pool *pool, genpool_algo_t algo, void *data); /* NULL: first fit */
+void *gen_pool_dma_alloc(struct gen_pool *pool, size_t size, dma_addr_t *dma);
+void *gen_pool_dma_alloc_algo(struct gen_pool *pool, size_t size, dma_addr_t *dma,
+        genpool_algo_t algo, void *data);
+void *gen_pool_dma_alloc_align(struct gen_pool *pool, size_t size, dma_addr_t *dma, int align);
+bool gen_pool_has_addr(struct gen_pool *pool, unsigned long start, size_t size);
+void gen_pool_for_each_chunk(struct gen_pool *pool,
+        void (*func)(struct gen_pool *pool, struct gen_pool_chunk *chunk, void *data),
+        void *data);
+void gen_pool_destroy(struct gen_pool *pool);   /* live allocations: report, keep pool */
+/* Extras: the granule order, and what a chunk covers (for for_each_chunk callbacks). */
+int gen_pool_min_alloc_order(struct gen_pool *pool);
+unsigned long gen_pool_chunk_start(struct gen_pool_chunk *chunk);
+unsigned long gen_pool_chunk_end(struct gen_pool_chunk *chunk);    /* last byte */
+phys_addr_t gen_pool_chunk_phys(struct gen_pool_chunk *chunk);
+size_t gen_pool_chunk_avail(struct gen_pool_chunk *chunk);
+/* The algorithms (genpool_algo_t); each returns a value >= size when nothing fits.
+ * first_fit_align aligns the address (the granule index), not only the bit. */
+unsigned long gen_pool_first_fit(unsigned long *map, unsigned long size, unsigned long start,
+        unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+unsigned long gen_pool_first_fit_align(unsigned long *map, unsigned long size, unsigned long start,
+        unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+unsigned long gen_pool_first_fit_order_align(unsigned long *map, unsigned long size,
+        unsigned long start, unsigned int nr, void *data, struct gen_pool *pool,
+        unsigned long start_addr);
+unsigned long gen_pool_best_fit(unsigned long *map, unsigned long size, unsigned long start,
+        unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+unsigned long gen_pool_fixed_alloc(unsigned long *map, unsigned long size, unsigned long start,
+        unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+unsigned long gen_pool_worst_fit(unsigned long *map, unsigned long size, unsigned long start,
+        unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+/* ---- mempool: a reserve of min_nr elements for paths that must not fail ---- */
+/* Allocation asks the backend first (without waiting), then takes from the
+ * reserve, then asks the backend with the caller's full flags; GFP_KERNEL
+ * then waits for a mempool_free and never returns NULL; GFP_ATOMIC and
+ * GFP_NOWAIT return NULL. __GFP_ZERO is refused (reported, NULL). A free
+ * refills the reserve if it is below min_nr (waking waiters), else goes to
+ * the backend. Slab and kmalloc stock pools come with those layers. */
+typedef void *(mempool_alloc_t)(gfp_t gfp_mask, void *pool_data);
+typedef void (mempool_free_t)(void *element, void *pool_data);
+typedef struct mempool_s mempool_t;
+
+/* NULL if the reserve cannot be filled (what was got is freed again); a
+ * negative min_nr or NULL function is reported and gives NULL. */
+mempool_t *mempool_create(int min_nr, mempool_alloc_t *alloc_fn,
+        mempool_free_t *free_fn, void *pool_data);
+void *mempool_alloc(mempool_t *pool, gfp_t gfp);     /* GFP_KERNEL waits, never NULL */
+/* element NULL: no-op. A bad pool, or more frees than allocations, is
+ * reported and changes nothing. */
+void  mempool_free(void *element, mempool_t *pool);
+/* 0; -EINVAL for a bad pool or new_min_nr <= 0; -ENOMEM if the larger reserve
+ * array cannot be had. Growing fills from the backend as far as it can. */
+int   mempool_resize(mempool_t *pool, int new_min_nr);
+/* NULL: no-op. Elements still allocated: reported, pool kept. */
+void  mempool_destroy(mempool_t *pool);
+/* Blocks of 2^order pages; order outside 0..MAX_PAGE_ORDER: reported, NULL. */
+mempool_t *mempool_create_page_pool(int min_nr, int order);
+/* The stock page pair (types mempool_alloc_t / mempool_free_t), pool_data =
+ * (void *)(long)order; a wrong address or order is reported on free. */
+void *mempool_alloc_pages(gfp_t gfp_mask, void *pool_data);
+void  mempool_free_pages(void *element, void *pool_data);
+
 /* ---- region pool: the seed's user-space memory pool (nginx's design) ----
  *
  * Small allocations (up to max = min(size, MP_PAGE_SIZE - 1) bytes) are bumped

@@ -156,7 +156,11 @@ fn new_blocks_have_the_first_blocks_size() {
         pool.alloc(4000).unwrap();
     }
     assert_eq!(blocks(&pool).len(), 10);
-    assert_eq!(pages.stats().allocated_pages, 41, "10 blocks of 4 pages each, and one page of block index");
+    assert_eq!(
+        pages.stats().allocated_pages,
+        41,
+        "10 blocks of 4 pages each, and one page of block index"
+    );
 }
 
 #[test]
@@ -487,7 +491,11 @@ fn arena_drops_values_on_reset_and_drop_newest_first() {
     });
     drop(arena);
     assert_eq!(*log.borrow(), [100, 4], "cleanups first, then drops");
-    assert_eq!(COUNTED.with(|c| c.get()), 0, "alloc_no_drop values are never dropped");
+    assert_eq!(
+        COUNTED.with(|c| c.get()),
+        0,
+        "alloc_no_drop values are never dropped"
+    );
     assert_eq!(pages.stats().allocated_pages, 0);
 }
 
@@ -549,8 +557,14 @@ fn padding_and_bookkeeping_are_not_counted() {
     for i in 0..10_000u32 {
         arena.alloc(i); // across several blocks
     }
-    assert_eq!(arena.stats().current_allocated, 24 + 1 + 8 + 3 + 4 + 5000 + 40_000);
+    assert_eq!(
+        arena.stats().current_allocated,
+        24 + 1 + 8 + 3 + 4 + 5000 + 40_000
+    );
     arena.reset();
     let s = arena.stats();
-    assert_eq!((s.current_allocated, s.allocation_count, s.free_count), (0, 10_006, 10_006));
+    assert_eq!(
+        (s.current_allocated, s.allocation_count, s.free_count),
+        (0, 10_006, 10_006)
+    );
 }

@@ -8,4 +8,6 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod arena;
+pub mod genalloc;
+pub mod mempool;
 pub mod pages;

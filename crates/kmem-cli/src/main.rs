@@ -1,2 +1,46 @@
-//! The `kmem` command.
-fn main() {}
+//! `kmem` — run the pools and see what they do.
+//!
+//! With no arguments (`cargo run --release`) it runs a short built-in workload
+//! through every layer and prints a report; subcommands show one view alone.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod layers;
+mod timing;
+
+/// kmem: the Linux kernel's memory pools in user space.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in workload through every layer and report (the default).
+    Report,
+    /// Print /proc/buddyinfo-style free blocks per order of this process's page allocator.
+    Buddyinfo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let r = match cli.command.unwrap_or(Command::Report) {
+        Command::Report => layers::report_all(&mut out),
+        Command::Buddyinfo => layers::pages::buddyinfo(&mut out),
+    };
+    match r.and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kmem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

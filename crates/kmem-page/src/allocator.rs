@@ -10,7 +10,7 @@ use crate::buddy::Zone;
 use crate::desc::PageKind;
 use crate::error::PageError;
 use crate::region::{HUGE_META, Region, RegionKind, SOURCE_META, meta_size};
-use crate::{MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE, REGION_SIZE, Gfp, registry};
+use crate::{Gfp, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE, REGION_SIZE, registry};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -38,7 +38,10 @@ pub struct Config {
 
 impl Config {
     /// Keep two regions (8 MiB) of free pages; no limit.
-    pub const DEFAULT: Config = Config { keep_free_pages: 2 * REGION_PAGES, max_pages: usize::MAX };
+    pub const DEFAULT: Config = Config {
+        keep_free_pages: 2 * REGION_PAGES,
+        max_pages: usize::MAX,
+    };
 }
 
 impl Default for Config {
@@ -120,7 +123,10 @@ impl<S: PageSource> PageAllocator<S> {
 
     /// The current tunables.
     pub fn config(&self) -> Config {
-        Config { keep_free_pages: self.keep_free.load(Ordering::Relaxed), max_pages: self.limit.load(Ordering::Relaxed) }
+        Config {
+            keep_free_pages: self.keep_free.load(Ordering::Relaxed),
+            max_pages: self.limit.load(Ordering::Relaxed),
+        }
     }
 
     fn id(&self) -> usize {
@@ -129,7 +135,10 @@ impl<S: PageSource> PageAllocator<S> {
             return id;
         }
         let new = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        match self.id.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .id
+            .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => new,
             Err(cur) => cur,
         }
@@ -175,14 +184,25 @@ impl<S: PageSource> PageAllocator<S> {
     /// // SAFETY: the block came from `alloc_kind(0, .., Slab)` and is not used again.
     /// unsafe { pages.free_kind(p, 0, PageKind::Slab).unwrap() };
     /// ```
-    pub fn alloc_kind(&self, order: u32, gfp: Gfp, kind: PageKind) -> Result<NonNull<u8>, PageError> {
+    pub fn alloc_kind(
+        &self,
+        order: u32,
+        gfp: Gfp,
+        kind: PageKind,
+    ) -> Result<NonNull<u8>, PageError> {
         if order > MAX_PAGE_ORDER {
             return Err(PageError::OrderTooLarge { order });
         }
         debug_assert!(kind.is_allocated());
         let mut reclaimed = false;
         loop {
-            let got = self.zone.lock().take(order, kind);
+            let got = {
+                let mut z = self.zone.lock();
+                match z.pcp_take(order, kind) {
+                    Some(addr) => Some((addr, false)),
+                    None => z.take(order, kind),
+                }
+            };
             if let Some((addr, zeroed)) = got {
                 if gfp.zero() {
                     self.zero_block(addr, PAGE_SIZE << order, zeroed);
@@ -190,7 +210,7 @@ impl<S: PageSource> PageAllocator<S> {
                 // SAFETY: region memory never starts at address 0.
                 return Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) });
             }
-            if self.grow() {
+            if self.drain() > 0 || self.grow() {
                 continue;
             }
             if (gfp.may_wait() || gfp.nofail()) && !reclaimed {
@@ -244,10 +264,19 @@ impl<S: PageSource> PageAllocator<S> {
         let base = mem.as_ptr() as usize;
         // SAFETY: `meta` is an exclusive, 64-aligned, process-lifetime block of
         // `meta_size(REGION_PAGES)` bytes from `SOURCE_META`.
-        let r = unsafe { Region::init(meta, REGION_PAGES, base, REGION_PAGES, self.id(), RegionKind::Source) };
+        let r = unsafe {
+            Region::init(
+                meta,
+                REGION_PAGES,
+                base,
+                REGION_PAGES,
+                self.id(),
+                RegionKind::Source,
+            )
+        };
         // SAFETY: `r` was just initialised and is not shared yet.
         unsafe { *r.as_ref().map_size.get() = REGION_SIZE };
-        if registry::register(base, base + REGION_SIZE, r).is_err() {
+        if registry::register(base, base, base + REGION_SIZE, r, false).is_err() {
             // SAFETY: as above; nothing refers to the region yet.
             unsafe {
                 self.source.unmap(mem, REGION_SIZE, REGION_SIZE);
@@ -269,25 +298,38 @@ impl<S: PageSource> PageAllocator<S> {
 
     /// Checks that `addr` heads an allocated block of `order` and `kind` of this
     /// allocator; returns its region and page index.
-    fn validate(&self, addr: usize, order: u32, kind: PageKind) -> Result<(&'static Region, usize), PageError> {
+    fn validate(
+        &self,
+        addr: usize,
+        order: u32,
+        kind: PageKind,
+    ) -> Result<(&'static Region, usize), PageError> {
         if order > MAX_PAGE_ORDER {
             return Err(PageError::OrderTooLarge { order });
         }
-        let region = registry::slot(addr).filter(|r| r.contains(addr)).ok_or(PageError::NotKmem { addr })?;
+        let region = registry::slot(addr)
+            .filter(|r| r.contains(addr))
+            .ok_or(PageError::NotKmem { addr })?;
         if region.owner_id() != self.id.load(Ordering::Acquire) {
             return Err(PageError::WrongAllocator { addr });
         }
         if region.kind() == RegionKind::Huge {
             let d = region.desc(0);
             return Err(if d.kind().is_allocated() {
-                PageError::WrongKind { addr, kind: d.kind() }
+                PageError::WrongKind {
+                    addr,
+                    kind: d.kind(),
+                }
             } else {
                 PageError::NotAllocated { addr }
             });
         }
         if addr % PAGE_SIZE != 0 {
             return Err(match region.head_of(region.index_of(addr)) {
-                Some(h) => PageError::NotHead { addr, head: region.addr_of(h) },
+                Some(h) => PageError::NotHead {
+                    addr,
+                    head: region.addr_of(h),
+                },
                 None => PageError::Misaligned { addr },
             });
         }
@@ -296,15 +338,24 @@ impl<S: PageSource> PageAllocator<S> {
         match d.kind() {
             k if k == kind => {
                 if d.order() != order {
-                    return Err(PageError::WrongOrder { addr, given: order, actual: d.order() });
+                    return Err(PageError::WrongOrder {
+                        addr,
+                        given: order,
+                        actual: d.order(),
+                    });
                 }
                 Ok((region, idx))
             }
             PageKind::Tail => Err(match region.head_of(idx) {
-                Some(h) => PageError::NotHead { addr, head: region.addr_of(h) },
+                Some(h) => PageError::NotHead {
+                    addr,
+                    head: region.addr_of(h),
+                },
                 None => PageError::NotAllocated { addr },
             }),
-            PageKind::Free | PageKind::Reserved => Err(PageError::NotAllocated { addr }),
+            PageKind::Free | PageKind::Cached | PageKind::Reserved => {
+                Err(PageError::NotAllocated { addr })
+            }
             other => Err(PageError::WrongKind { addr, kind: other }),
         }
     }
@@ -338,17 +389,22 @@ impl<S: PageSource> PageAllocator<S> {
     /// # Safety
     ///
     /// As for [`free_raw`](Self::free_raw).
-    pub unsafe fn free_kind(&self, ptr: NonNull<u8>, order: u32, kind: PageKind) -> Result<(), PageError> {
+    pub unsafe fn free_kind(
+        &self,
+        ptr: NonNull<u8>,
+        order: u32,
+        kind: PageKind,
+    ) -> Result<(), PageError> {
         let addr = ptr.as_ptr() as usize;
         let keep = self.keep_free.load(Ordering::Relaxed);
         let release = {
             let mut z = self.zone.lock();
             let (region, idx) = self.validate(addr, order, kind)?;
-            if z.give_back(region, idx, order, keep) {
-                z.unlink_region(region);
-                z.managed_pages -= REGION_PAGES;
-                z.source_pages -= REGION_PAGES;
-                z.stats.regions_released += 1;
+            if z.pcp_put(region, idx, order) {
+                return Ok(());
+            }
+            if z.give_back(region, idx, order, keep, true) {
+                Self::detach_region(&mut z, region);
                 Some(region)
             } else {
                 None
@@ -360,6 +416,57 @@ impl<S: PageSource> PageAllocator<S> {
             unsafe { self.release_region(region) };
         }
         Ok(())
+    }
+
+    /// Takes a wholly free source region (already off the free lists) out of
+    /// the zone's accounting, before it is released.
+    fn detach_region(z: &mut Zone, region: &'static Region) {
+        z.unlink_region(region);
+        z.managed_pages -= REGION_PAGES;
+        z.source_pages -= REGION_PAGES;
+        z.stats.regions_released += 1;
+    }
+
+    /// Empties the per-cpu lists into the buddy free lists, merging every block
+    /// with its buddies (the kernel's `drain_all_pages`), and releases regions
+    /// that become wholly free above the watermark. Returns the pages drained.
+    ///
+    /// ```
+    /// use kmem_page::{Gfp, PageAllocator};
+    /// let pages = PageAllocator::new_os();
+    /// drop(pages.alloc(0, Gfp::KERNEL).unwrap());
+    /// assert_eq!(pages.stats().cached_pages, 1);   // kept hot on a per-cpu list
+    /// assert_eq!(pages.drain(), 1);
+    /// assert_eq!(pages.stats().free_per_order[10], 1); // merged back into one block
+    /// ```
+    pub fn drain(&self) -> usize {
+        let keep = self.keep_free.load(Ordering::Relaxed);
+        let mut drained = 0;
+        loop {
+            let release = {
+                let mut z = self.zone.lock();
+                if z.pcp_pages == 0 {
+                    return drained;
+                }
+                let mut rel = None;
+                'lists: for o in 0..crate::buddy::PCP_ORDERS {
+                    while let Some((r, idx)) = z.pcp_pop(o) {
+                        drained += 1 << o;
+                        if z.give_back(r, idx, o as u32, keep, false) {
+                            Self::detach_region(&mut z, r);
+                            rel = Some(r);
+                            break 'lists;
+                        }
+                    }
+                }
+                rel
+            };
+            match release {
+                // SAFETY: the region is wholly free and off every list.
+                Some(r) => unsafe { self.release_region(r) },
+                None => return drained,
+            }
+        }
     }
 
     /// Unregisters and unmaps a source region that is wholly free and unlinked.
@@ -375,7 +482,11 @@ impl<S: PageSource> PageAllocator<S> {
         // SAFETY: the caller guarantees the memory is unused; it was mapped by
         // `grow` with this size and alignment.
         unsafe {
-            self.source.unmap(NonNull::new_unchecked(base as *mut u8), REGION_SIZE, REGION_SIZE);
+            self.source.unmap(
+                NonNull::new_unchecked(base as *mut u8),
+                REGION_SIZE,
+                REGION_SIZE,
+            );
             SOURCE_META.put(region.meta());
         }
     }
@@ -391,6 +502,7 @@ impl<S: PageSource> PageAllocator<S> {
     /// assert_eq!(pages.stats().managed_pages, 0);
     /// ```
     pub fn trim(&self, keep: usize) -> usize {
+        self.drain();
         let mut released = 0;
         loop {
             let victim = {
@@ -431,21 +543,26 @@ impl<S: PageSource> PageAllocator<S> {
     /// Hands the allocator a region of memory to manage (the `no_std` case, or
     /// memory from anywhere else). Its first pages hold the region's metadata;
     /// the rest is zeroed and split into the largest aligned blocks that fit.
-    /// Returns the number of pages added. The region may not share a 4 MiB slot
-    /// with memory kmem already manages.
+    /// Returns the number of pages added. The region may not overlap memory kmem
+    /// already manages (small regions may share a 4 MiB slot with each other).
     ///
     /// ```
     /// use core::mem::MaybeUninit;
     /// use kmem_page::{Gfp, PageAllocator};
     /// use kmem_platform::NoPages;
-    /// let mem: &'static mut [MaybeUninit<u8>] = Box::leak(vec![MaybeUninit::uninit(); 1 << 20].into_boxed_slice());
-    /// let pages = PageAllocator::new(NoPages);
+    /// // An embedded program's page allocator: a static over a static buffer.
+    /// static PAGES: PageAllocator<NoPages> = PageAllocator::new(NoPages);
+    /// let mem: &'static mut [MaybeUninit<u8>] = Box::leak(Box::<[u8]>::new_uninit_slice(1 << 20));
+    /// let pages = &PAGES;
     /// let added = pages.add_static_region(mem).unwrap();
     /// assert!(added >= 240);
     /// let b = pages.alloc(4, Gfp::KERNEL).unwrap();
     /// assert_eq!(b.len(), 16 * 4096);
     /// ```
-    pub fn add_static_region(&self, mem: &'static mut [MaybeUninit<u8>]) -> Result<usize, PageError> {
+    pub fn add_static_region(
+        &self,
+        mem: &'static mut [MaybeUninit<u8>],
+    ) -> Result<usize, PageError> {
         // SAFETY: a `'static mut` slice is exclusively ours for ever.
         unsafe { self.add_region(mem.as_mut_ptr().cast(), mem.len()) }
     }
@@ -469,15 +586,24 @@ impl<S: PageSource> PageAllocator<S> {
         }
         let data = start + (meta_pages << PAGE_SHIFT);
         let npages = total - meta_pages;
-        if registry::is_kmem(start) || registry::is_kmem(end - 1) {
+        if registry::check(start, data, end, true).is_err() {
             return Err(PageError::RegionOverlap { addr: start });
         }
         // SAFETY: the caller gives us the range; the metadata pages are at its
-        // start, page-aligned (so 64-aligned) and large enough for `npages`.
+        // start, page-aligned (so 64-aligned) and large enough for `npages`;
+        // zeroing them makes them a valid empty `Region`.
         let r = unsafe {
-            Region::init(NonNull::new_unchecked(start as *mut u8), npages, data, npages, self.id(), RegionKind::Caller)
+            core::ptr::write_bytes(start as *mut u8, 0, meta_pages << PAGE_SHIFT);
+            Region::init(
+                NonNull::new_unchecked(start as *mut u8),
+                npages,
+                data,
+                npages,
+                self.id(),
+                RegionKind::Caller,
+            )
         };
-        if registry::register(data, end, r).is_err() {
+        if registry::register(start, data, end, r, true).is_err() {
             return Err(PageError::RegionOverlap { addr: start });
         }
         // SAFETY: the caller's range is ours; zeroing makes every byte initialised.
@@ -520,12 +646,20 @@ impl<S: PageSource> PageAllocator<S> {
     /// ```
     pub fn alloc_huge(&self, size: usize, gfp: Gfp) -> Result<NonNull<u8>, PageError> {
         let _ = gfp; // fresh mappings are already zero; huge mappings never wait
-        let npages = size.max(1).checked_next_multiple_of(PAGE_SIZE).ok_or(PageError::TooLarge { size })? >> PAGE_SHIFT;
-        let map = (npages << PAGE_SHIFT).checked_next_multiple_of(REGION_SIZE).ok_or(PageError::TooLarge { size })?;
+        let npages = size
+            .max(1)
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(PageError::TooLarge { size })?
+            >> PAGE_SHIFT;
+        let map = (npages << PAGE_SHIFT)
+            .checked_next_multiple_of(REGION_SIZE)
+            .ok_or(PageError::TooLarge { size })?;
         let order = usize::BITS - (npages - 1).leading_zeros();
         {
             let mut z = self.zone.lock();
-            if (z.source_pages + z.huge_pages).saturating_add(npages) > self.limit.load(Ordering::Relaxed) {
+            if (z.source_pages + z.huge_pages).saturating_add(npages)
+                > self.limit.load(Ordering::Relaxed)
+            {
                 z.stats.failures += 1;
                 return Err(PageError::NoMemory { order });
             }
@@ -537,7 +671,9 @@ impl<S: PageSource> PageAllocator<S> {
             z.stats.failures += 1;
             Err(e)
         };
-        let Some(mem) = self.source.map(map, REGION_SIZE) else { return fail(PageError::NoMemory { order }) };
+        let Some(mem) = self.source.map(map, REGION_SIZE) else {
+            return fail(PageError::NoMemory { order });
+        };
         let Some(meta) = HUGE_META.get() else {
             // SAFETY: mapped just above.
             unsafe { self.source.unmap(mem, map, REGION_SIZE) };
@@ -554,7 +690,7 @@ impl<S: PageSource> PageAllocator<S> {
         let d = region.desc(0);
         d.set_order(order);
         d.set_kind(PageKind::Large);
-        if registry::register(base, base + map, r).is_err() {
+        if registry::register(base, base, base + map, r, false).is_err() {
             // SAFETY: nothing refers to the region yet.
             unsafe {
                 self.source.unmap(mem, map, REGION_SIZE);
@@ -578,19 +714,27 @@ impl<S: PageSource> PageAllocator<S> {
         let addr = ptr.as_ptr() as usize;
         let (region, map, size) = {
             let mut z = self.zone.lock();
-            let region = registry::slot(addr).filter(|r| r.contains(addr)).ok_or(PageError::NotKmem { addr })?;
+            let region = registry::slot(addr)
+                .filter(|r| r.contains(addr))
+                .ok_or(PageError::NotKmem { addr })?;
             if region.owner_id() != self.id.load(Ordering::Acquire) {
                 return Err(PageError::WrongAllocator { addr });
             }
             if region.kind() != RegionKind::Huge {
                 return Err(match region.block_of(addr) {
-                    Some(b) if b.addr == addr => PageError::WrongKind { addr, kind: b.desc.kind() },
+                    Some(b) if b.addr == addr => PageError::WrongKind {
+                        addr,
+                        kind: b.desc.kind(),
+                    },
                     Some(b) => PageError::NotHead { addr, head: b.addr },
                     None => PageError::NotAllocated { addr },
                 });
             }
             if region.base() != addr {
-                return Err(PageError::NotHead { addr, head: region.base() });
+                return Err(PageError::NotHead {
+                    addr,
+                    head: region.base(),
+                });
             }
             let npages = region.npages();
             // SAFETY: the zone lock is held; `map_size` is fixed while registered.
@@ -634,7 +778,8 @@ impl<S: PageSource> PageAllocator<S> {
             free_per_order,
             free_pages: z.free_pages,
             managed_pages: z.managed_pages,
-            allocated_pages: z.managed_pages - z.free_pages,
+            allocated_pages: z.managed_pages - z.free_pages - z.pcp_pages,
+            cached_pages: z.pcp_pages,
             regions: z.nr_regions - z.huge_count,
             huge_allocations: z.huge_count,
             huge_pages: z.huge_pages,
@@ -689,6 +834,30 @@ impl<S: PageSource> PageAllocator<S> {
         if pages != z.free_pages {
             return Err("free_pages does not match the lists");
         }
+        let mut cached = 0;
+        for (o, list) in z.pcp.iter().enumerate() {
+            let mut n = 0;
+            let mut p = list.head;
+            while !p.is_null() {
+                // SAFETY: listed descriptors are live; the lock is held.
+                let d = unsafe { &*p };
+                if d.kind() != PageKind::Cached || d.order() as usize != o {
+                    return Err(
+                        "a per-cpu list holds a block that is not a cached head of its order",
+                    );
+                }
+                n += 1;
+                // SAFETY: as above.
+                p = unsafe { *d.next.get() };
+            }
+            if n != list.nr_free || n > crate::buddy::pcp_high(o) {
+                return Err("a per-cpu list's count is wrong or above its high mark");
+            }
+            cached += n << o;
+        }
+        if cached != z.pcp_pages {
+            return Err("pcp_pages does not match the per-cpu lists");
+        }
         Ok(())
     }
 
@@ -714,7 +883,11 @@ impl<S: PageSource> Drop for PageAllocator<S> {
                     region.retire();
                     // SAFETY: dropping the allocator ends every block's life.
                     unsafe {
-                        self.source.unmap(NonNull::new_unchecked(base as *mut u8), REGION_SIZE, REGION_SIZE);
+                        self.source.unmap(
+                            NonNull::new_unchecked(base as *mut u8),
+                            REGION_SIZE,
+                            REGION_SIZE,
+                        );
                         SOURCE_META.put(region.meta());
                     }
                 }
@@ -725,7 +898,11 @@ impl<S: PageSource> Drop for PageAllocator<S> {
                     region.retire();
                     // SAFETY: as above.
                     unsafe {
-                        self.source.unmap(NonNull::new_unchecked(base as *mut u8), map, REGION_SIZE);
+                        self.source.unmap(
+                            NonNull::new_unchecked(base as *mut u8),
+                            map,
+                            REGION_SIZE,
+                        );
                         HUGE_META.put(region.meta());
                     }
                 }
@@ -750,6 +927,8 @@ pub struct PageStats {
     pub managed_pages: usize,
     /// Pages handed out in buddy blocks.
     pub allocated_pages: usize,
+    /// Free pages held on the per-cpu lists (not merged, not in `free_per_order`).
+    pub cached_pages: usize,
     /// Buddy regions (source and caller).
     pub regions: usize,
     /// Live huge mappings.

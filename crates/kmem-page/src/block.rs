@@ -84,12 +84,18 @@ impl<S: PageSource> Drop for Pages<'_, S> {
     fn drop(&mut self) {
         // SAFETY: the handle owns an allocated block of this order.
         let r = unsafe { self.alloc.free_raw(self.ptr, self.order) };
-        debug_assert!(r.is_ok(), "a Pages handle freed a block it did not own: {r:?}");
+        debug_assert!(
+            r.is_ok(),
+            "a Pages handle freed a block it did not own: {r:?}"
+        );
     }
 }
 
 impl<S: PageSource> fmt::Debug for Pages<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pages").field("ptr", &self.ptr).field("order", &self.order).finish()
+        f.debug_struct("Pages")
+            .field("ptr", &self.ptr)
+            .field("order", &self.order)
+            .finish()
     }
 }

@@ -12,6 +12,14 @@ use crate::desc::{FLAG_ZEROED, PageDesc, PageKind};
 use crate::region::{Region, RegionKind};
 use crate::{MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT};
 
+/// Orders with per-cpu lists: 0 to `PAGE_ALLOC_COSTLY_ORDER` (3), as in Linux.
+pub(crate) const PCP_ORDERS: usize = 4;
+
+/// How many blocks of `order` a per-cpu list holds at most (64 pages' worth).
+pub(crate) const fn pcp_high(order: usize) -> usize {
+    64 >> order
+}
+
 /// One order's free list (the kernel's `struct free_area`).
 pub(crate) struct FreeArea {
     /// First free block of this order; linked through `PageDesc::next/prev`.
@@ -56,6 +64,14 @@ pub(crate) struct Zone {
     pub(crate) huge_count: usize,
     /// Free pages on the free lists. Invariant: `sum(nr_free[o] << o) == free_pages`.
     pub(crate) free_pages: usize,
+    /// The per-cpu lists (Linux's `per_cpu_pages`, one set per zone here, kept
+    /// under the zone lock): recently freed blocks of orders 0..=3, handed out
+    /// again LIFO without splitting or merging. Invariant: a block on list `o`
+    /// is a `Cached` head of order `o` whose owner word is its region and whose
+    /// private word is its address; at most `pcp_high(o)` blocks per list.
+    pub(crate) pcp: [FreeArea; PCP_ORDERS],
+    /// Pages held on the per-cpu lists: `sum(pcp[o].nr_free << o)`.
+    pub(crate) pcp_pages: usize,
     pub(crate) stats: Counters,
 }
 
@@ -71,7 +87,12 @@ fn dptr(d: &PageDesc) -> *mut PageDesc {
 impl Zone {
     pub(crate) const fn new() -> Self {
         Zone {
-            free_area: [const { FreeArea { head: ptr::null_mut(), nr_free: 0 } }; NR_PAGE_ORDERS],
+            free_area: [const {
+                FreeArea {
+                    head: ptr::null_mut(),
+                    nr_free: 0,
+                }
+            }; NR_PAGE_ORDERS],
             nonempty: 0,
             regions: ptr::null_mut(),
             nr_regions: 0,
@@ -80,6 +101,13 @@ impl Zone {
             huge_pages: 0,
             huge_count: 0,
             free_pages: 0,
+            pcp: [const {
+                FreeArea {
+                    head: ptr::null_mut(),
+                    nr_free: 0,
+                }
+            }; PCP_ORDERS],
+            pcp_pages: 0,
             stats: Counters {
                 allocs: [0; NR_PAGE_ORDERS],
                 frees: [0; NR_PAGE_ORDERS],
@@ -95,7 +123,14 @@ impl Zone {
     }
 
     /// Puts the block headed by `d` (page `addr` of `region`) on list `order`.
-    pub(crate) fn push(&mut self, d: &PageDesc, region: &Region, addr: usize, order: u32, zeroed: bool) {
+    pub(crate) fn push(
+        &mut self,
+        d: &PageDesc,
+        region: &Region,
+        addr: usize,
+        order: u32,
+        zeroed: bool,
+    ) {
         d.set_order(order);
         d.set_flags(if zeroed { FLAG_ZEROED } else { 0 });
         d.set_owner(region as *const Region as usize);
@@ -171,11 +206,82 @@ impl Zone {
         Some((addr, zeroed))
     }
 
+    /// Takes a block of `order` from its per-cpu list, if it has one.
+    #[inline]
+    pub(crate) fn pcp_take(&mut self, order: u32, kind: PageKind) -> Option<usize> {
+        let list = self.pcp.get_mut(order as usize)?;
+        let head = list.head;
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null head of a per-cpu list is a live `Cached` block
+        // descriptor; the zone lock is held.
+        let d: &'static PageDesc = unsafe { &*head };
+        // SAFETY: as above; the links are guarded by the zone lock.
+        list.head = unsafe { *d.next.get() };
+        list.nr_free -= 1;
+        self.pcp_pages -= 1 << order;
+        // SAFETY: the invariant of `pcp`: the owner word is the region.
+        let region: &'static Region = unsafe { &*(d.owner() as *const Region) };
+        let addr = d.private();
+        mark_allocated(region, (addr - region.base()) >> PAGE_SHIFT, order, kind);
+        self.stats.allocs[order as usize] += 1;
+        Some(addr)
+    }
+
+    /// Puts a freed block (already validated) on its per-cpu list if the list
+    /// has room. Returns `false` if it does not (the caller merges it instead).
+    #[inline]
+    pub(crate) fn pcp_put(&mut self, region: &'static Region, idx: usize, order: u32) -> bool {
+        let Some(list) = self.pcp.get_mut(order as usize) else {
+            return false;
+        };
+        if list.nr_free >= pcp_high(order as usize) {
+            return false;
+        }
+        let d = region.desc(idx);
+        d.set_owner(region as *const Region as usize);
+        d.set_private(region.addr_of(idx));
+        d.set_kind(PageKind::Cached);
+        // SAFETY: the zone lock is held, which guards the links.
+        unsafe { *d.next.get() = list.head };
+        list.head = dptr(d);
+        list.nr_free += 1;
+        self.pcp_pages += 1 << order;
+        self.stats.frees[order as usize] += 1;
+        true
+    }
+
+    /// Pops one block off per-cpu list `order` (for draining): its region and index.
+    pub(crate) fn pcp_pop(&mut self, order: usize) -> Option<(&'static Region, usize)> {
+        let list = &mut self.pcp[order];
+        let head = list.head;
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: as in `pcp_take`.
+        let d: &'static PageDesc = unsafe { &*head };
+        // SAFETY: as in `pcp_take`.
+        list.head = unsafe { *d.next.get() };
+        list.nr_free -= 1;
+        self.pcp_pages -= 1 << order;
+        // SAFETY: as in `pcp_take`.
+        let region: &'static Region = unsafe { &*(d.owner() as *const Region) };
+        Some((region, (d.private() - region.base()) >> PAGE_SHIFT))
+    }
+
     /// Frees the allocated block at page `idx` of `region` (already validated),
     /// merging it with free buddies. Returns `true` if the merged block is a
     /// whole source region that should go back to the source (it is then *not*
     /// on any free list and the caller releases it).
-    pub(crate) fn give_back(&mut self, region: &'static Region, idx: usize, order: u32, keep_free: usize) -> bool {
+    pub(crate) fn give_back(
+        &mut self,
+        region: &'static Region,
+        idx: usize,
+        order: u32,
+        keep_free: usize,
+        count: bool,
+    ) -> bool {
         let npages = region.npages();
         let base_pfn = region.base() >> PAGE_SHIFT;
         let mut pfn = base_pfn + idx;
@@ -195,7 +301,9 @@ impl Zone {
             o += 1;
         }
         self.free_pages += 1 << order;
-        self.stats.frees[order as usize] += 1;
+        if count {
+            self.stats.frees[order as usize] += 1;
+        }
         let hidx = pfn - base_pfn;
         let whole = 1usize << MAX_PAGE_ORDER;
         if o == MAX_PAGE_ORDER

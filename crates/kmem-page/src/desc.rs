@@ -26,6 +26,9 @@ pub enum PageKind {
     Large = 4,
     /// A page of metadata carved from a caller-supplied region; never handed out.
     Reserved = 5,
+    /// The first page of a free block held on a per-cpu list (`pcp`): free, but
+    /// not merged with its buddy until the list is drained.
+    Cached = 6,
 }
 
 impl PageKind {
@@ -36,6 +39,7 @@ impl PageKind {
             2 => PageKind::Pages,
             3 => PageKind::Slab,
             4 => PageKind::Large,
+            6 => PageKind::Cached,
             _ => PageKind::Reserved,
         }
     }
@@ -52,6 +56,7 @@ impl PageKind {
             PageKind::Slab => "slab",
             PageKind::Large => "large kmalloc",
             PageKind::Reserved => "reserved",
+            PageKind::Cached => "free (per-cpu list)",
         }
     }
 }
@@ -86,7 +91,7 @@ pub struct PageDesc {
     order: AtomicU8,
     /// `FLAG_*` bits, valid on free block heads. Written under the zone lock.
     flags: AtomicU8,
-    _pad: u8,
+    _pad: AtomicU8,
     /// For a `Tail` page: how many pages back its head is. Stale once the block
     /// it belonged to is freed; [`resolve`](crate::registry) checks the head still covers it.
     head_dist: AtomicU32,
@@ -107,18 +112,23 @@ unsafe impl Sync for PageDesc {}
 unsafe impl Send for PageDesc {}
 
 impl PageDesc {
-    /// A descriptor for a page that is not (yet) part of any block.
-    pub(crate) const fn new() -> Self {
-        PageDesc {
-            kind: AtomicU8::new(PageKind::Reserved as u8),
-            order: AtomicU8::new(0),
-            flags: AtomicU8::new(0),
-            _pad: 0,
-            head_dist: AtomicU32::new(0),
-            owner: AtomicUsize::new(0),
-            private: AtomicUsize::new(0),
-            next: UnsafeCell::new(ptr::null_mut()),
-            prev: UnsafeCell::new(ptr::null_mut()),
+    /// Resets a descriptor to "not part of any block" with atomic stores (a
+    /// stale lookup may be reading it). All-zero bytes are a valid descriptor.
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the only one touching the links (a region being set up).
+    pub(crate) unsafe fn reset(&self) {
+        self.kind.store(PageKind::Reserved as u8, Ordering::Relaxed);
+        self.order.store(0, Ordering::Relaxed);
+        self.flags.store(0, Ordering::Relaxed);
+        self.head_dist.store(0, Ordering::Relaxed);
+        self.owner.store(0, Ordering::Relaxed);
+        self.private.store(0, Ordering::Relaxed);
+        // SAFETY: the caller guarantees exclusive access to the links.
+        unsafe {
+            *self.next.get() = ptr::null_mut();
+            *self.prev.get() = ptr::null_mut();
         }
     }
 

@@ -66,8 +66,8 @@ pub enum PageError {
         /// What the block is.
         kind: PageKind,
     },
-    /// A region handed to `add_region` overlaps memory kmem already manages, or
-    /// shares a 4 MiB slot with another region.
+    /// A region handed to `add_region` overlaps memory kmem already manages
+    /// (or lies beyond the addresses kmem can register).
     RegionOverlap {
         /// The region's start.
         addr: usize,
@@ -89,7 +89,10 @@ impl fmt::Display for PageError {
         match *self {
             PageError::NoMemory { order } => write!(f, "out of memory for an order-{order} block"),
             PageError::OrderTooLarge { order } => {
-                write!(f, "order {order} is above MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
+                write!(
+                    f,
+                    "order {order} is above MAX_PAGE_ORDER ({MAX_PAGE_ORDER})"
+                )
             }
             PageError::NotKmem { addr } => write!(f, "{addr:#x} is not memory kmem handed out"),
             PageError::WrongAllocator { addr } => {
@@ -97,22 +100,45 @@ impl fmt::Display for PageError {
             }
             PageError::Misaligned { addr } => write!(f, "{addr:#x} is not page-aligned"),
             PageError::NotAllocated { addr } => {
-                write!(f, "{addr:#x} is not allocated (double free, or inside a free block)")
+                write!(
+                    f,
+                    "{addr:#x} is not allocated (double free, or inside a free block)"
+                )
             }
             PageError::NotHead { addr, head } => {
-                write!(f, "{addr:#x} is inside the block at {head:#x}, not its start")
+                write!(
+                    f,
+                    "{addr:#x} is inside the block at {head:#x}, not its start"
+                )
             }
-            PageError::WrongOrder { addr, given, actual } => {
-                write!(f, "{addr:#x} is an order-{actual} block, freed as order {given}")
+            PageError::WrongOrder {
+                addr,
+                given,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "{addr:#x} is an order-{actual} block, freed as order {given}"
+                )
             }
             PageError::WrongKind { addr, kind } => {
-                write!(f, "{addr:#x} is a {} block and must be freed by its owner", kind.name())
+                write!(
+                    f,
+                    "{addr:#x} is a {} block and must be freed by its owner",
+                    kind.name()
+                )
             }
             PageError::RegionOverlap { addr } => {
-                write!(f, "region at {addr:#x} overlaps memory kmem already manages")
+                write!(
+                    f,
+                    "region at {addr:#x} overlaps memory kmem already manages"
+                )
             }
             PageError::RegionTooSmall { len } => {
-                write!(f, "region of {len} bytes is too small for its metadata and one page")
+                write!(
+                    f,
+                    "region of {len} bytes is too small for its metadata and one page"
+                )
             }
             PageError::TooLarge { size } => write!(f, "size {size} is too large"),
         }

@@ -148,10 +148,13 @@ mod tests {
 
     #[test]
     fn names_like_the_kernel() {
-        assert_eq!(format!("{}", Gfp::KERNEL | Gfp::ZERO), "GFP_KERNEL|__GFP_ZERO");
+        assert_eq!(
+            format!("{}", Gfp::KERNEL | Gfp::ZERO),
+            "GFP_KERNEL|__GFP_ZERO"
+        );
         assert_eq!(format!("{}", Gfp::ATOMIC), "GFP_ATOMIC");
         assert_eq!(format!("{}", Gfp(0)), "0");
-        assert_eq!(format!("{}", Gfp(0x1_0000_0)), "0x100000");
+        assert_eq!(format!("{}", Gfp(0x0010_0000)), "0x100000");
     }
 
     #[test]

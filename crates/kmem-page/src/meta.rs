@@ -7,18 +7,29 @@
 //! racing with a region's release still reads mapped memory.
 
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kmem_platform::{Mutex, PAGE_SIZE};
 
 /// Chunk size for bookkeeping memory.
 const CHUNK: usize = 256 * 1024;
 
+/// The chunk being bumped through.
 struct Bump {
-    cur: usize,
-    end: usize,
+    /// The current chunk (kept as a pointer so the chunk stays reachable, which
+    /// is what Miri's leak check looks for); null before the first chunk.
+    chunk: *mut u8,
+    /// Bytes of `chunk` handed out so far; `used <= CHUNK`.
+    used: usize,
 }
 
-static BUMP: Mutex<Bump> = Mutex::new(Bump { cur: 0, end: 0 });
+// SAFETY: the pointer is only followed under the mutex.
+unsafe impl Send for Bump {}
+
+static BUMP: Mutex<Bump> = Mutex::new(Bump {
+    chunk: ptr::null_mut(),
+    used: 0,
+});
 
 #[cfg(all(unix, not(miri)))]
 fn chunk(size: usize) -> Option<NonNull<u8>> {
@@ -26,23 +37,13 @@ fn chunk(size: usize) -> Option<NonNull<u8>> {
     kmem_platform::Os::new().map(size, PAGE_SIZE)
 }
 
-/// Every chunk, kept as a pointer: pieces are handed out through integer
-/// addresses, so without this Miri's leak check would call the chunks lost.
-#[cfg(all(any(not(unix), miri), feature = "std"))]
-static CHUNKS: [core::sync::atomic::AtomicPtr<u8>; 1024] =
-    [const { core::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; 1024];
-
 #[cfg(all(any(not(unix), miri), feature = "std"))]
 fn chunk(size: usize) -> Option<NonNull<u8>> {
     extern crate std;
-    use core::sync::atomic::Ordering;
     let layout = std::alloc::Layout::from_size_align(size, PAGE_SIZE).ok()?;
     // SAFETY: size is non-zero. The memory is never freed: it is reachable from
-    // `CHUNKS` for the life of the process.
-    let c = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
-    let null = ptr::null_mut();
-    let _ = CHUNKS.iter().any(|s| s.compare_exchange(null, c.as_ptr(), Ordering::AcqRel, Ordering::Relaxed).is_ok());
-    Some(c)
+    // the statics of this module for the life of the process.
+    NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
 }
 
 #[cfg(all(any(not(unix), miri), not(feature = "std")))]
@@ -58,15 +59,14 @@ pub(crate) fn alloc_permanent(size: usize, align: usize) -> Option<NonNull<u8>> 
         return chunk(size.next_multiple_of(PAGE_SIZE));
     }
     let mut b = BUMP.lock();
-    let mut start = (b.cur + align - 1) & !(align - 1);
-    if b.cur == 0 || start + size > b.end {
-        let c = chunk(CHUNK)?;
-        b.cur = c.as_ptr() as usize;
-        b.end = b.cur + CHUNK;
-        start = b.cur;
+    let mut start = (b.used + align - 1) & !(align - 1);
+    if b.chunk.is_null() || start + size > CHUNK {
+        b.chunk = chunk(CHUNK)?.as_ptr();
+        start = 0;
     }
-    b.cur = start + size;
-    NonNull::new(start as *mut u8)
+    b.used = start + size;
+    // SAFETY: `start + size <= CHUNK`, inside the current chunk.
+    NonNull::new(unsafe { b.chunk.add(start) })
 }
 
 /// A recycling list of equally sized metadata blocks.
@@ -81,18 +81,22 @@ unsafe impl Sync for MetaPool {}
 
 impl MetaPool {
     pub(crate) const fn new(size: usize) -> Self {
-        MetaPool { size, free: Mutex::new(ptr::null_mut()) }
+        MetaPool {
+            size,
+            free: Mutex::new(ptr::null_mut()),
+        }
     }
 
-    /// A block of `self.size` bytes, 64-aligned. Its contents are whatever the
-    /// previous user left (or zero when new): the caller initialises it.
+    /// A block of `self.size` bytes, 64-aligned: zero bytes when new, or a
+    /// retired block of the same kind when recycled. Its first word is an
+    /// `AtomicPtr<u8>` the pool uses as its free-list link.
     pub(crate) fn get(&self) -> Option<NonNull<u8>> {
         {
             let mut head = self.free.lock();
             if let Some(p) = NonNull::new(*head) {
-                // SAFETY: every block on the list stores the next pointer in its
-                // first word, written by `put`.
-                *head = unsafe { p.as_ptr().cast::<*mut u8>().read() };
+                // SAFETY: every block on the list starts with the pool's
+                // `AtomicPtr<u8>` link, written by `put`.
+                *head = unsafe { link(p) }.load(Ordering::Relaxed);
                 return Some(p);
             }
         }
@@ -103,11 +107,22 @@ impl MetaPool {
     ///
     /// # Safety
     ///
-    /// `p` came from `get` on this pool and its user no longer writes it.
+    /// `p` came from `get` on this pool, starts with an `AtomicPtr<u8>` reserved
+    /// for the pool, and its user no longer writes it.
     pub(crate) unsafe fn put(&self, p: NonNull<u8>) {
         let mut head = self.free.lock();
-        // SAFETY: the block is at least one pointer long and 64-aligned.
-        unsafe { p.as_ptr().cast::<*mut u8>().write(*head) };
+        // SAFETY: the caller guarantees the first word is the pool's link.
+        unsafe { link(p) }.store(*head, Ordering::Relaxed);
         *head = p.as_ptr();
     }
+}
+
+/// The pool's link word at the start of a block.
+///
+/// # Safety
+///
+/// `p` must point to a live block whose first word is an `AtomicPtr<u8>`.
+unsafe fn link<'a>(p: NonNull<u8>) -> &'a AtomicPtr<u8> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*p.as_ptr().cast::<AtomicPtr<u8>>() }
 }

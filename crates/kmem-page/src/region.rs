@@ -8,7 +8,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use crate::desc::{PageDesc, PageKind};
 use crate::registry::BlockRef;
@@ -28,8 +28,18 @@ pub(crate) enum RegionKind {
 
 /// The header of a region's metadata. The page descriptors follow it in the
 /// same metadata block.
+///
+/// All-zero bytes are a valid (empty) `Region`, and every field a lookup may
+/// read is atomic: a metadata block is recycled (never unmapped), so a lookup
+/// racing with a region's release or reuse reads stale but valid values.
 #[repr(C, align(64))]
 pub(crate) struct Region {
+    /// The metadata pool's free-list link while this block is recycled; only
+    /// `MetaPool` touches it (it must stay the first field).
+    pub(crate) pool_next: AtomicPtr<u8>,
+    /// The metadata block itself, with the provenance it was allocated with,
+    /// so it can be handed back to its pool.
+    meta: AtomicPtr<u8>,
     /// First byte of the managed pages. Read lock-free by lookups.
     base: AtomicUsize,
     /// Number of managed pages. Read lock-free by lookups.
@@ -38,20 +48,16 @@ pub(crate) struct Region {
     owner_id: AtomicUsize,
     /// A `RegionKind`. Read lock-free by lookups.
     kind: AtomicU8,
-    /// The descriptor table; fixed for the life of the metadata block.
-    descs: *mut PageDesc,
-    /// Capacity of the descriptor table; fixed for the life of the metadata block.
-    cap: usize,
+    /// The descriptor table (just after this header in the metadata block).
+    descs: AtomicPtr<PageDesc>,
+    /// Capacity of the descriptor table.
+    cap: AtomicUsize,
     /// Bytes of the underlying mapping (Source, Huge); fixed while registered.
     pub(crate) map_size: UnsafeCell<usize>,
     /// Link in the owning zone's region list; only touched under its lock.
     pub(crate) next: UnsafeCell<*mut Region>,
     /// Link in the owning zone's region list; only touched under its lock.
     pub(crate) prev: UnsafeCell<*mut Region>,
-    /// The metadata block this header starts, as handed to `init` (with the
-    /// provenance to write all of it): what goes back to the `MetaPool`. A
-    /// pointer made from `&Region` would only be allowed to read it.
-    meta: *mut u8,
 }
 
 // SAFETY: lookup-visible fields are atomics; `descs`/`cap` never change after
@@ -66,12 +72,14 @@ pub(crate) const fn meta_size(n: usize) -> usize {
 }
 
 impl Region {
-    /// Builds a region header and `cap` fresh descriptors in `meta`.
+    /// Sets up a region header and `cap` fresh descriptors in `meta`, using
+    /// only atomic stores on fields a stale lookup may read.
     ///
     /// # Safety
     ///
-    /// `meta` must be valid for writes of `meta_size(cap)` bytes, 64-aligned,
-    /// and stay valid for the rest of the process; no one else may use it.
+    /// `meta` must be valid for reads and writes of `meta_size(cap)` bytes,
+    /// 64-aligned, stay valid for the rest of the process, and hold either zero
+    /// bytes or a retired `Region` of the same capacity. No one else may write it.
     pub(crate) unsafe fn init(
         meta: NonNull<u8>,
         cap: usize,
@@ -81,27 +89,34 @@ impl Region {
         kind: RegionKind,
     ) -> NonNull<Region> {
         let r = meta.cast::<Region>();
-        // SAFETY: the caller gives us exclusive, aligned memory of the right size;
-        // descriptors follow the 64-byte-aligned header.
-        unsafe {
-            let descs = meta.as_ptr().add(core::mem::size_of::<Region>()).cast::<PageDesc>();
-            for i in 0..cap {
-                descs.add(i).write(PageDesc::new());
-            }
-            r.as_ptr().write(Region {
-                base: AtomicUsize::new(base),
-                npages: AtomicUsize::new(npages),
-                owner_id: AtomicUsize::new(owner_id),
-                kind: AtomicU8::new(kind as u8),
-                descs,
-                cap,
-                map_size: UnsafeCell::new(0),
-                next: UnsafeCell::new(ptr::null_mut()),
-                prev: UnsafeCell::new(ptr::null_mut()),
-                meta: meta.as_ptr(),
-            });
+        // SAFETY: the caller guarantees the bytes are a valid `Region` (zeroes
+        // are one) that lives for the process.
+        let rr: &Region = unsafe { r.as_ref() };
+        // SAFETY: descriptors follow the 64-byte header inside the same block.
+        let descs = unsafe { meta.as_ptr().add(core::mem::size_of::<Region>()) }.cast::<PageDesc>();
+        rr.meta.store(meta.as_ptr(), Ordering::Relaxed);
+        rr.descs.store(descs, Ordering::Relaxed);
+        rr.cap.store(cap, Ordering::Relaxed);
+        for i in 0..cap {
+            // SAFETY: `i < cap`; the table holds valid descriptors (zeroes are valid).
+            unsafe { (*descs.add(i)).reset() };
         }
+        // SAFETY: only the (single) initialiser writes these zone-locked fields now.
+        unsafe {
+            *rr.map_size.get() = 0;
+            *rr.next.get() = ptr::null_mut();
+            *rr.prev.get() = ptr::null_mut();
+        }
+        rr.kind.store(kind as u8, Ordering::Relaxed);
+        rr.base.store(base, Ordering::Relaxed);
+        rr.owner_id.store(owner_id, Ordering::Relaxed);
+        rr.npages.store(npages, Ordering::Release);
         r
+    }
+
+    /// The metadata block, for handing it back to its pool.
+    pub(crate) fn meta(&self) -> NonNull<u8> {
+        NonNull::new(self.meta.load(Ordering::Relaxed)).expect("an initialised region")
     }
 
     #[inline]
@@ -128,12 +143,6 @@ impl Region {
             _ => RegionKind::Huge,
         }
     }
-    /// The metadata block, for giving it back to its `MetaPool`.
-    pub(crate) fn meta(&self) -> NonNull<u8> {
-        // SAFETY: set from a non-null pointer in `init`.
-        unsafe { NonNull::new_unchecked(self.meta) }
-    }
-
     /// Marks the region as no longer in use (before its metadata is recycled).
     pub(crate) fn retire(&self) {
         self.owner_id.store(0, Ordering::Release);
@@ -149,15 +158,26 @@ impl Region {
     /// The descriptor at index `i` (`i < cap`).
     #[inline]
     pub(crate) fn desc(&self, i: usize) -> &'static PageDesc {
-        debug_assert!(i < self.cap);
-        // SAFETY: `i < cap`, and the table lives as long as the process.
-        unsafe { &*self.descs.add(i.min(self.cap - 1)) }
+        let cap = self.cap.load(Ordering::Relaxed);
+        debug_assert!(i < cap);
+        // SAFETY: the index is clamped below `cap` (a stale lookup may ask for
+        // more), and the table lives as long as the process.
+        unsafe {
+            &*self
+                .descs
+                .load(Ordering::Relaxed)
+                .add(i.min(cap.saturating_sub(1)))
+        }
     }
 
     /// The index of the page holding `addr` (which the region contains).
     #[inline]
     pub(crate) fn index_of(&self, addr: usize) -> usize {
-        if self.kind() == RegionKind::Huge { 0 } else { (addr - self.base()) >> PAGE_SHIFT }
+        if self.kind() == RegionKind::Huge {
+            0
+        } else {
+            (addr - self.base()) >> PAGE_SHIFT
+        }
     }
 
     /// The address of page `i`.
@@ -186,7 +206,11 @@ impl Region {
                 }
                 let h = i - dist;
                 let hd = self.desc(h);
-                if hd.kind().is_allocated() && h + (1usize << hd.order()) > i { Some(h) } else { None }
+                if hd.kind().is_allocated() && h + (1usize << hd.order()) > i {
+                    Some(h)
+                } else {
+                    None
+                }
             }
             _ => None,
         }
@@ -202,11 +226,21 @@ impl Region {
                 return None;
             }
             let size = self.npages() << PAGE_SHIFT;
-            return Some(BlockRef { addr: self.base(), order: d.order(), desc: d, size });
+            return Some(BlockRef {
+                addr: self.base(),
+                order: d.order(),
+                desc: d,
+                size,
+            });
         }
         let h = self.head_of(self.index_of(addr))?;
         let d = self.desc(h);
-        Some(BlockRef { addr: self.addr_of(h), order: d.order(), desc: d, size: PAGE_SIZE << d.order() })
+        Some(BlockRef {
+            addr: self.addr_of(h),
+            order: d.order(),
+            desc: d,
+            size: PAGE_SIZE << d.order(),
+        })
     }
 }
 

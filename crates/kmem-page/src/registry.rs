@@ -4,6 +4,11 @@
 //! jemalloc's rtree: the top level is a static array, the two lower levels
 //! are allocated on demand and never freed. A slot holds the [`Region`] that
 //! covers it. Looking an address up is three dependent loads and a bounds check.
+//!
+//! Regions from the page source and huge mappings are aligned to 4 MiB and own
+//! their slots. Regions a user hands in may be small and share a slot; such a
+//! slot holds a tagged pointer (low bit set) to a short chain of [`Link`]s,
+//! which lookups walk. Links, like nodes, are never freed.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -21,13 +26,33 @@ const L1_SHIFT: u32 = L2_SHIFT + L2_BITS;
 pub const ADDRESS_LIMIT: u64 = 1 << (L1_SHIFT + L1_BITS);
 
 struct L3 {
+    /// Null, a `*mut Region`, or a `*mut Link` with the low bit set.
     slots: [AtomicPtr<Region>; 1 << L3_BITS],
+}
+
+/// One entry of a shared slot's chain.
+struct Link {
+    region: AtomicPtr<Region>,
+    next: AtomicPtr<Link>,
+}
+
+const CHAIN: usize = 1;
+
+#[inline]
+fn as_chain(v: *mut Region) -> Option<*mut Link> {
+    if v as usize & CHAIN != 0 {
+        Some((v as usize & !CHAIN) as *mut Link)
+    } else {
+        None
+    }
 }
 struct L2 {
     next: [AtomicPtr<L3>; 1 << L2_BITS],
 }
 
-static L1: [AtomicPtr<L2>; 1 << L1_BITS] = [const { AtomicPtr::new(ptr::null_mut()) }; 1 << L1_BITS];
+static L1: [AtomicPtr<L2>; 1 << L1_BITS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; 1 << L1_BITS];
+/// Serialises every change to the registry (readers never take it).
 static GROW: kmem_platform::Mutex<()> = kmem_platform::Mutex::new(());
 
 #[inline]
@@ -60,11 +85,67 @@ pub(crate) fn slot(addr: usize) -> Option<&'static Region> {
     }
     // SAFETY: as above.
     let r = unsafe { (*l3).slots[i3].load(Ordering::Acquire) };
-    // SAFETY: region metadata is never unmapped (see `meta`), so a pointer
-    // once published stays readable; `Region` is all atomics where it can change.
-    unsafe { r.as_ref() }
+    match as_chain(r) {
+        // SAFETY: region metadata is never unmapped (see `meta`), so a pointer
+        // once published stays readable; `Region` is all atomics where it can change.
+        None => unsafe { r.as_ref() },
+        Some(l) => chain_find(l, addr),
+    }
 }
 
+#[cold]
+fn chain_find(mut l: *mut Link, addr: usize) -> Option<&'static Region> {
+    while !l.is_null() {
+        // SAFETY: links are never freed; their fields are atomics.
+        let link = unsafe { &*l };
+        // SAFETY: as for a plain slot.
+        if let Some(r) = unsafe { link.region.load(Ordering::Acquire).as_ref() } {
+            if r.contains(addr) {
+                return Some(r);
+            }
+        }
+        l = link.next.load(Ordering::Acquire);
+    }
+    None
+}
+
+/// Calls `f` on every region published in slot `cell`.
+fn for_each_in(cell: &AtomicPtr<Region>, mut f: impl FnMut(&'static Region)) {
+    let v = cell.load(Ordering::Acquire);
+    match as_chain(v) {
+        None => {
+            // SAFETY: published regions stay readable (see `slot`).
+            if let Some(r) = unsafe { v.as_ref() } {
+                f(r)
+            }
+        }
+        Some(mut l) => {
+            while !l.is_null() {
+                // SAFETY: links are never freed.
+                let link = unsafe { &*l };
+                // SAFETY: as above.
+                if let Some(r) = unsafe { link.region.load(Ordering::Acquire).as_ref() } {
+                    f(r);
+                }
+                l = link.next.load(Ordering::Acquire);
+            }
+        }
+    }
+}
+
+fn new_link(region: *mut Region, next: *mut Link) -> Option<*mut Link> {
+    let l = crate::meta::alloc_permanent(core::mem::size_of::<Link>(), 16)?
+        .as_ptr()
+        .cast::<Link>();
+    // SAFETY: fresh, zeroed, exclusively ours; zero bytes are a valid `Link`.
+    let link = unsafe { &*l };
+    link.region.store(region, Ordering::Relaxed);
+    link.next.store(next, Ordering::Relaxed);
+    Some(l)
+}
+
+/// The slot cell for `addr`. With `create`, missing nodes are made: the
+/// caller must hold `GROW` then.
 fn slot_cell(addr: u64, create: bool) -> Option<&'static AtomicPtr<Region>> {
     let (i1, i2, i3) = split(addr);
     let mut l2 = L1[i1].load(Ordering::Acquire);
@@ -72,12 +153,10 @@ fn slot_cell(addr: u64, create: bool) -> Option<&'static AtomicPtr<Region>> {
         if !create {
             return None;
         }
-        let _g = GROW.lock();
-        l2 = L1[i1].load(Ordering::Acquire);
-        if l2.is_null() {
-            l2 = crate::meta::alloc_permanent(core::mem::size_of::<L2>(), 64)?.as_ptr().cast();
-            L1[i1].store(l2, Ordering::Release);
-        }
+        l2 = crate::meta::alloc_permanent(core::mem::size_of::<L2>(), 64)?
+            .as_ptr()
+            .cast();
+        L1[i1].store(l2, Ordering::Release);
     }
     // SAFETY: `l2` is a live, never-freed node.
     let cell2 = unsafe { &(*l2).next[i2] };
@@ -86,12 +165,10 @@ fn slot_cell(addr: u64, create: bool) -> Option<&'static AtomicPtr<Region>> {
         if !create {
             return None;
         }
-        let _g = GROW.lock();
-        l3 = cell2.load(Ordering::Acquire);
-        if l3.is_null() {
-            l3 = crate::meta::alloc_permanent(core::mem::size_of::<L3>(), 64)?.as_ptr().cast();
-            cell2.store(l3, Ordering::Release);
-        }
+        l3 = crate::meta::alloc_permanent(core::mem::size_of::<L3>(), 64)?
+            .as_ptr()
+            .cast();
+        cell2.store(l3, Ordering::Release);
     }
     // SAFETY: `l3` is a live, never-freed node.
     Some(unsafe { &(*l3).slots[i3] })
@@ -107,33 +184,113 @@ pub(crate) enum RegisterError {
 }
 
 /// Publishes `region` for every 4 MiB slot that `[start, end)` touches.
-/// All or nothing.
-pub(crate) fn register(start: usize, end: usize, region: NonNull<Region>) -> Result<(), RegisterError> {
+/// All or nothing. A `shared` region (one a user handed in) may share a slot
+/// with other shared regions, as long as `[span_start, end)` overlaps none of
+/// them; other regions need their slots to themselves.
+pub(crate) fn register(
+    span_start: usize,
+    start: usize,
+    end: usize,
+    region: NonNull<Region>,
+    shared: bool,
+) -> Result<(), RegisterError> {
     if end as u64 > ADDRESS_LIMIT || start >= end {
         return Err(RegisterError::NoMemory);
     }
-    let first = start >> REGION_SHIFT;
-    let last = (end - 1) >> REGION_SHIFT;
-    for s in first..=last {
+    let _g = GROW.lock();
+    check_locked(span_start, start, end, shared)?;
+    for s in (start >> REGION_SHIFT)..=((end - 1) >> REGION_SHIFT) {
         let cell = slot_cell((s as u64) << REGION_SHIFT, true).ok_or(RegisterError::NoMemory)?;
-        if cell.compare_exchange(ptr::null_mut(), region.as_ptr(), Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // Roll back what this call published.
-            for t in first..s {
-                if let Some(c) = slot_cell((t as u64) << REGION_SHIFT, false) {
-                    c.store(ptr::null_mut(), Ordering::Release);
-                }
-            }
+        let cur = cell.load(Ordering::Acquire);
+        if cur.is_null() {
+            cell.store(region.as_ptr(), Ordering::Release);
+            continue;
+        }
+        // A shared slot (the check above allowed it): put the new region at
+        // the head of the slot's chain.
+        let tail = match as_chain(cur) {
+            Some(l) => l,
+            None => new_link(cur, ptr::null_mut()).ok_or(RegisterError::NoMemory)?,
+        };
+        let head = new_link(region.as_ptr(), tail).ok_or(RegisterError::NoMemory)?;
+        cell.store((head as usize | CHAIN) as *mut Region, Ordering::Release);
+    }
+    Ok(())
+}
+
+/// Whether [`register`] would accept the range, so that a caller can check
+/// before it writes anything.
+pub(crate) fn check(
+    span_start: usize,
+    start: usize,
+    end: usize,
+    shared: bool,
+) -> Result<(), RegisterError> {
+    if end as u64 > ADDRESS_LIMIT || start >= end {
+        return Err(RegisterError::NoMemory);
+    }
+    let _g = GROW.lock();
+    check_locked(span_start, start, end, shared)
+}
+
+/// The check of [`register`], with `GROW` held.
+fn check_locked(
+    span_start: usize,
+    start: usize,
+    end: usize,
+    shared: bool,
+) -> Result<(), RegisterError> {
+    use crate::region::RegionKind;
+    for s in (start >> REGION_SHIFT)..=((end - 1) >> REGION_SHIFT) {
+        let Some(cell) = slot_cell((s as u64) << REGION_SHIFT, false) else {
+            continue;
+        };
+        let mut clash = false;
+        for_each_in(cell, |r| {
+            let caller = r.kind() == RegionKind::Caller;
+            // A caller region's metadata sits in front of its pages, in the
+            // caller's memory: it counts as part of the region here.
+            let r_start = if caller {
+                (r.meta().as_ptr() as usize).min(r.base())
+            } else {
+                r.base()
+            };
+            let overlaps = span_start < r.end() && r_start < end;
+            clash |= overlaps || !shared || !caller;
+        });
+        if clash {
             return Err(RegisterError::Taken);
         }
     }
     Ok(())
 }
 
-/// Withdraws `region` from every slot of `[start, end)` that points to it.
+/// Withdraws `region` from every slot of `[start, end)` that holds it.
 pub(crate) fn unregister(start: usize, end: usize, region: NonNull<Region>) {
+    let _g = GROW.lock();
     for s in (start >> REGION_SHIFT)..=((end - 1) >> REGION_SHIFT) {
-        if let Some(c) = slot_cell((s as u64) << REGION_SHIFT, false) {
-            let _ = c.compare_exchange(region.as_ptr(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        let Some(cell) = slot_cell((s as u64) << REGION_SHIFT, false) else {
+            continue;
+        };
+        let cur = cell.load(Ordering::Acquire);
+        match as_chain(cur) {
+            None => {
+                if cur == region.as_ptr() {
+                    cell.store(ptr::null_mut(), Ordering::Release);
+                }
+            }
+            Some(mut l) => {
+                // Clear the region's link; the (never freed) link stays in the
+                // chain with a null region, and is skipped by lookups.
+                while !l.is_null() {
+                    // SAFETY: links are never freed.
+                    let link = unsafe { &*l };
+                    if link.region.load(Ordering::Acquire) == region.as_ptr() {
+                        link.region.store(ptr::null_mut(), Ordering::Release);
+                    }
+                    l = link.next.load(Ordering::Acquire);
+                }
+            }
         }
     }
 }

@@ -4,10 +4,12 @@
 //! memory first asks every registered shrinker (the slab layer registers one
 //! that releases free slabs) and then tries again.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 const MAX_SHRINKERS: usize = 8;
-static SHRINKERS: [AtomicUsize; MAX_SHRINKERS] = [const { AtomicUsize::new(0) }; MAX_SHRINKERS];
+static SHRINKERS: [AtomicPtr<()>; MAX_SHRINKERS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_SHRINKERS];
 
 /// Registers `f`, which releases memory and returns roughly how many pages it
 /// freed. Returns `false` if the table (8 entries) is full. Registering the
@@ -19,9 +21,9 @@ static SHRINKERS: [AtomicUsize; MAX_SHRINKERS] = [const { AtomicUsize::new(0) };
 /// assert!(kmem_page::register_shrinker(give_back));
 /// ```
 pub fn register_shrinker(f: fn() -> usize) -> bool {
-    let v = f as usize;
+    let v = f as *mut ();
     for s in &SHRINKERS {
-        match s.compare_exchange(0, v, Ordering::AcqRel, Ordering::Acquire) {
+        match s.compare_exchange(ptr::null_mut(), v, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return true,
             Err(cur) if cur == v => return true,
             Err(_) => {}
@@ -39,9 +41,9 @@ pub fn run_shrinkers() -> usize {
     let mut total = 0;
     for s in &SHRINKERS {
         let v = s.load(Ordering::Acquire);
-        if v != 0 {
+        if !v.is_null() {
             // SAFETY: only `fn() -> usize` pointers are stored, by `register_shrinker`.
-            let f: fn() -> usize = unsafe { core::mem::transmute::<usize, fn() -> usize>(v) };
+            let f: fn() -> usize = unsafe { core::mem::transmute::<*mut (), fn() -> usize>(v) };
             total += f();
         }
     }

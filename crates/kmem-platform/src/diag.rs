@@ -28,7 +28,11 @@ pub struct StackBuf<const N: usize> {
 impl<const N: usize> StackBuf<N> {
     /// An empty buffer.
     pub const fn new() -> Self {
-        StackBuf { buf: [0; N], len: 0, truncated: false }
+        StackBuf {
+            buf: [0; N],
+            len: 0,
+            truncated: false,
+        }
     }
     /// The bytes written so far.
     pub fn as_bytes(&self) -> &[u8] {
@@ -131,6 +135,9 @@ pub fn set_errno(e: i32) {
 }
 
 static REPORTS: AtomicUsize = AtomicUsize::new(0);
+/// How many [`capture`]s are active (in any thread); reports consult the
+/// thread-local buffer only while this is non-zero.
+#[cfg(feature = "std")]
 static CAPTURING: AtomicUsize = AtomicUsize::new(0);
 
 /// How many reports this process has made.
@@ -203,7 +210,8 @@ mod capture_imp {
     }
 
     pub(super) fn end(outer: Option<Vec<String>>) -> Vec<String> {
-        BUF.with(|b| core::mem::replace(&mut *b.borrow_mut(), outer)).unwrap_or_default()
+        BUF.with(|b| core::mem::replace(&mut *b.borrow_mut(), outer))
+            .unwrap_or_default()
     }
 
     pub(super) fn push(line: &str) -> bool {

@@ -28,7 +28,9 @@ pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawLock, T>;
 impl RawLock {
     /// An unlocked lock.
     pub const fn new() -> Self {
-        RawLock { state: AtomicU32::new(0) }
+        RawLock {
+            state: AtomicU32::new(0),
+        }
     }
 
     /// Forcibly re-initialise to unlocked: only for a child process after
@@ -46,7 +48,10 @@ impl RawLock {
         for _ in 0..100 {
             core::hint::spin_loop();
             if self.state.load(Ordering::Relaxed) == 0
-                && self.state.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                && self
+                    .state
+                    .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
             {
                 return;
             }
@@ -73,14 +78,20 @@ unsafe impl lock_api::RawMutex for RawLock {
 
     #[inline]
     fn lock(&self) {
-        if self.state.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self
+            .state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             self.lock_slow();
         }
     }
 
     #[inline]
     fn try_lock(&self) -> bool {
-        self.state.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        self.state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     #[inline]

@@ -31,7 +31,11 @@ mod imp {
     use super::*;
 
     pub(super) fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
-        let span = if align > PAGE_SIZE { size.checked_add(align - PAGE_SIZE)? } else { size };
+        let span = if align > PAGE_SIZE {
+            size.checked_add(align - PAGE_SIZE)?
+        } else {
+            size
+        };
         // SAFETY: an anonymous private mapping at an address of the kernel's
         // choosing touches no existing memory.
         let raw = unsafe {
@@ -78,9 +82,9 @@ mod imp {
 mod imp {
     use super::*;
 
-    /// Live mappings, kept as pointers so that memory a process-wide
-    /// allocator never gives back (the global page allocator keeps region
-    /// addresses as integers) stays reachable and Miri's leak check accepts it.
+    /// Live mappings, kept as pointers: a process-wide allocator that never
+    /// gives its regions back (the global page allocator, which keeps their
+    /// addresses as integers) would otherwise look leaked to Miri.
     #[cfg(feature = "std")]
     static LIVE: [core::sync::atomic::AtomicPtr<u8>; 256] =
         [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; 256];
@@ -92,15 +96,22 @@ mod imp {
         // SAFETY: `size` is a non-zero multiple of the page size.
         let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
         let null = core::ptr::null_mut();
-        let _ = LIVE.iter().any(|s| s.compare_exchange(null, p.as_ptr(), Ordering::AcqRel, Ordering::Relaxed).is_ok());
+        let _ = LIVE.iter().any(|s| {
+            s.compare_exchange(null, p.as_ptr(), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
         Some(p)
     }
     #[cfg(feature = "std")]
     pub(super) unsafe fn unmap_aligned(ptr: NonNull<u8>, size: usize, align: usize) {
         use core::sync::atomic::Ordering;
         let null = core::ptr::null_mut();
-        let _ = LIVE.iter().any(|s| s.compare_exchange(ptr.as_ptr(), null, Ordering::AcqRel, Ordering::Relaxed).is_ok());
-        let layout = std::alloc::Layout::from_size_align(size, align).expect("layout of a live mapping");
+        let _ = LIVE.iter().any(|s| {
+            s.compare_exchange(ptr.as_ptr(), null, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        let layout =
+            std::alloc::Layout::from_size_align(size, align).expect("layout of a live mapping");
         // SAFETY: allocated by `map` above with this layout.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
     }

@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | platform | `kmem-platform` | the only code that talks to the OS |
 //! | page | `kmem-page` | the buddy page allocator ([`page`]) |
+//! | genalloc | `kmem-genalloc` | bitmap allocator over caller-supplied address ranges ([`genalloc`]) |
+//! | mempool | `kmem-mempool` | a reserve of `min_nr` elements over any backend ([`mempool`]) |
 //! | arena | `kmem-arena` | the region pool, nginx's design ([`arena`]): bump blocks, listed large allocations, cleanups, reset |
 //!
 //! ## Glossary
@@ -34,6 +36,21 @@
 //!   it is destroyed (`mp_cleanup_add`).
 //! * **gfp** — "get free pages" flags: may the call wait, must memory be zeroed,
 //!   may it fail ([`Gfp`]).
+//! * **gen_pool** — a genalloc pool ([`GenPool`]): address ranges you add
+//!   (device memory, SRAM, file offsets), handed out in granules; the pool
+//!   never touches the memory.
+//! * **chunk** — one contiguous range of a gen_pool, with its own bitmap.
+//! * **granule / `min_alloc_order`** — a gen_pool's unit, `2^min_alloc_order`
+//!   bytes; one bitmap bit per granule.
+//! * **summary** — kmem's tree of hints over a chunk's bitmap that keeps
+//!   genalloc's search cost flat as chunks grow (the kernel scans linearly).
+//! * **mempool** — a pool that keeps `min_nr` elements allocated in advance so
+//!   that a path which must not fail (I/O, a device's read) still gets memory
+//!   when the backend has none ([`Mempool`]).
+//! * **min_nr / curr_nr** — a mempool's reserve target and its current level;
+//!   the **low-water mark** is the lowest the level has been.
+//! * **backend** — where a mempool's elements normally come from: pages of an
+//!   order, a slab cache, a kmalloc size, or user functions (`mempool_alloc_t`).
 //!
 //! ```
 //! use kmem::{Gfp, page};
@@ -49,7 +66,16 @@ pub use kmem_platform as platform;
 /// The page layer: the buddy allocator.
 pub use kmem_page as page;
 
+/// The mempool: a reserve of preallocated elements over any backend.
+pub use kmem_mempool as mempool;
+
+pub use kmem_mempool::{Mempool, MempoolError};
 pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
+
+/// genalloc: the kernel's general-purpose pool over address ranges.
+pub use kmem_genalloc as genalloc;
+
+pub use kmem_genalloc::{Algo, Allocation, GenPool, GenPoolError};
 
 /// The region pool (nginx's design): [`Arena`], [`SyncArena`], [`arena::Pool`].
 pub use kmem_arena as arena;

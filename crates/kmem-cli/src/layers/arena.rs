@@ -94,7 +94,7 @@ pub fn report(out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "  last request before its reset: {} B live in {} allocations",
-        before_reset.current_allocated - (s.total_allocated - before_reset.total_allocated).min(0),
+        before_reset.current_allocated,
         before_reset.allocation_count - before_reset.free_count
     )?;
     let failed: Vec<usize> = blocks.iter().map(|b| b.failed).collect();

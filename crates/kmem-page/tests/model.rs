@@ -1,0 +1,118 @@
+//! Model-based property test: random allocate/free sequences against a simple
+//! reference model. No two live blocks overlap, every block is aligned to its
+//! size, counts match the model, and when everything is freed the free lists
+//! are back to their initial state.
+
+use std::collections::BTreeMap;
+
+use kmem_page::{Config, Gfp, PAGE_SIZE, PageAllocator};
+use kmem_platform::TestPlatform;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Alloc(u32, bool),
+    Free(usize),
+    Trim,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u32..=10, any::<bool>()).prop_map(|(o, z)| Op::Alloc(o.min(if o > 6 { o - 4 } else { o }), z)),
+        4 => any::<usize>().prop_map(Op::Free),
+        1 => Just(Op::Trim),
+    ]
+}
+
+fn cases() -> u32 {
+    if cfg!(miri) { 4 } else { 256 }
+}
+
+fn max_ops() -> usize {
+    if cfg!(miri) { 24 } else { 300 }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn buddy_matches_model(ops in proptest::collection::vec(op(), 1..max_ops()), keep in 0usize..3) {
+        let pages = PageAllocator::with_config(
+            TestPlatform::new(),
+            Config { keep_free_pages: keep * 1024, max_pages: 3 * 1024 },
+        );
+        // The model: live blocks by address -> (order, fill byte).
+        let mut live: BTreeMap<usize, (u32, u8)> = BTreeMap::new();
+        let mut fill = 1u8;
+        for op in ops {
+            match op {
+                Op::Alloc(order, zero) => {
+                    let gfp = if zero { Gfp::KERNEL | Gfp::ZERO } else { Gfp::NOWAIT };
+                    let used: usize = live.values().map(|(o, _)| 1usize << o).sum();
+                    match pages.alloc_raw(order, gfp) {
+                        Ok(p) => {
+                            let a = p.as_ptr() as usize;
+                            let len = PAGE_SIZE << order;
+                            prop_assert_eq!(a % len, 0, "block not aligned to its size");
+                            // No overlap with any live block.
+                            if let Some((&b, &(bo, _))) = live.range(..a + len).next_back() {
+                                prop_assert!(b + (PAGE_SIZE << bo) <= a, "overlaps the live block at {:#x}", b);
+                            }
+                            let blk = kmem_page::lookup_block(a + len - 1).unwrap();
+                            prop_assert_eq!(blk.addr, a);
+                            prop_assert_eq!(blk.order, order);
+                            // SAFETY: the block is ours, `len` bytes.
+                            let bytes = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len) };
+                            if zero {
+                                prop_assert!(bytes.iter().all(|&b| b == 0), "__GFP_ZERO block not zero");
+                            }
+                            bytes[0] = fill;
+                            bytes[len - 1] = fill;
+                            live.insert(a, (order, fill));
+                            fill = fill.wrapping_add(1).max(1);
+                        }
+                        Err(e) => {
+                            // Only allowed when the limit (3 regions) is reached and no
+                            // free block of this order or larger exists.
+                            let s = pages.stats();
+                            prop_assert_eq!(s.regions, 3, "failed ({}) before the limit; used {}", e, used);
+                            prop_assert!(s.free_per_order[order as usize..].iter().all(|&n| n == 0), "failed although a block was free");
+                        }
+                    }
+                }
+                Op::Free(i) => {
+                    if live.is_empty() { continue; }
+                    let (&a, &(o, f)) = live.iter().nth(i % live.len()).unwrap();
+                    let len = PAGE_SIZE << o;
+                    // SAFETY: a live block of ours.
+                    let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, len) };
+                    prop_assert_eq!(bytes[0], f, "block contents changed while live");
+                    prop_assert_eq!(bytes[len - 1], f);
+                    live.remove(&a);
+                    // SAFETY: a live block of `pages` of order `o`.
+                    unsafe { pages.free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o) }.unwrap();
+                }
+                Op::Trim => { pages.trim(0); }
+            }
+            pages.check().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let s = pages.stats();
+            let model_pages: usize = live.values().map(|(o, _)| 1usize << o).sum();
+            prop_assert_eq!(s.allocated_pages, model_pages);
+        }
+        for (&a, &(o, _)) in &live {
+            // SAFETY: live blocks of `pages`.
+            unsafe { pages.free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o) }.unwrap();
+        }
+        // Back to the initial state once the per-cpu lists are drained: every
+        // region is one free order-10 block (or was given back to the source).
+        pages.drain();
+        pages.check().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let s = pages.stats();
+        prop_assert_eq!(s.allocated_pages, 0);
+        prop_assert_eq!(&s.free_per_order[..10], &[0; 10][..]);
+        prop_assert_eq!(s.free_per_order[10], s.regions);
+        prop_assert!(s.free_pages <= keep * 1024 + 1024, "watermark not honoured: {} free", s.free_pages);
+        pages.trim(0);
+        prop_assert_eq!(pages.stats().regions, 0);
+        prop_assert_eq!(pages.source().live_bytes(), 0);
+    }
+}
