@@ -39,6 +39,15 @@ fn main() {
                 a.reset();
             }
         }
+        ("bumpalo", "u64") => {
+            let mut b = bumpalo::Bump::new();
+            for _ in 0..ROUNDS {
+                for i in 0..N as u64 {
+                    black_box(b.alloc(i));
+                }
+                b.reset();
+            }
+        }
         ("kmem", "mixed") => {
             let mut a = kmem_arena::Arena::new();
             for _ in 0..ROUNDS {
