@@ -181,7 +181,8 @@ typedef struct mp_cleanup_s { mp_cleanup_pt handler; void *data; struct mp_clean
  *                     bad alignment, out of memory) */
 struct mp_pool_stats { size_t total_allocated, current_allocated, peak_allocated, allocation_count, free_count, failed_count; };
 
-/* A pool whose blocks hold at least `size` bytes; NULL for 0 or no memory. */
+/* A pool whose blocks hold at least `size` bytes; NULL (reported) for 0, more
+ * than 2 GiB, or no memory. */
 mp_pool_t *mp_create_pool(size_t size);
 /* Runs the cleanup handlers (newest first), then frees everything. */
 void mp_destroy_pool(mp_pool_t *pool);

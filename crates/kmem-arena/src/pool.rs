@@ -159,15 +159,17 @@ unsafe impl<P: PageBackend + Send> Send for Pool<P> {}
 
 impl<P: PageBackend> Pool<P> {
     /// A pool whose blocks hold at least `size` bytes each (the block is `size`
-    /// plus its header, rounded up to a power of two of pages). Allocations up
-    /// to `min(size, PAGE_SIZE - 1)` are small. Takes no memory until the first
-    /// allocation.
+    /// plus its header, rounded up to a power of two of pages up to 4 MiB, to
+    /// whole pages above). Allocations up to `min(size, PAGE_SIZE - 1)` are
+    /// small. Takes no memory until the first allocation. Blocks are limited
+    /// to 2 GiB ([`ArenaError::TooLarge`] beyond).
     ///
     /// ```
     /// use kmem_arena::{ArenaError, Global, Pool};
     /// assert_eq!(Pool::new(Global, 1024)?.max(), 1024);
     /// assert_eq!(Pool::new(Global, 1 << 20)?.max(), 4095);
     /// assert_eq!(Pool::new(Global, 0).err(), Some(ArenaError::ZeroSize));
+    /// assert_eq!(Pool::new(Global, 3 << 30).err(), Some(ArenaError::TooLarge { size: 3 << 30 }));
     /// # Ok::<(), ArenaError>(())
     /// ```
     pub fn new(pages: P, size: usize) -> Result<Self, ArenaError> {
