@@ -469,25 +469,38 @@ impl<S: PageSource> PageAllocator<S> {
         }
     }
 
-    /// Unregisters and unmaps a source region that is wholly free and unlinked.
+    /// Unregisters a region, retires its metadata and gives its memory back:
+    /// source regions and huge mappings to the source (and their metadata to
+    /// its pool); a caller's region stays the caller's.
     ///
     /// # Safety
     ///
-    /// No page of the region may be in use or on a free list.
+    /// No page of the region may be in use or on a free list, and the region
+    /// must be off the zone's region list (or the allocator is being dropped).
     unsafe fn release_region(&self, region: &'static Region) {
         let base = region.base();
-        let rp = NonNull::from(region);
-        registry::unregister(base, base + REGION_SIZE, rp);
+        let kind = region.kind();
+        let map = match kind {
+            // SAFETY: `map_size` is fixed while the region is registered, and
+            // no one else touches this unlinked region.
+            RegionKind::Source | RegionKind::Huge => unsafe { *region.map_size.get() },
+            RegionKind::Caller => region.end() - base,
+        };
+        let meta = region.meta();
+        registry::unregister(base, base + map, NonNull::from(region));
         region.retire();
-        // SAFETY: the caller guarantees the memory is unused; it was mapped by
-        // `grow` with this size and alignment.
+        let pool = match kind {
+            RegionKind::Source => &SOURCE_META,
+            RegionKind::Huge => &HUGE_META,
+            RegionKind::Caller => return,
+        };
+        // SAFETY: the caller guarantees the memory is unused; `grow` or
+        // `alloc_huge` mapped it with this size and `REGION_SIZE` alignment,
+        // and the metadata block came from `pool`.
         unsafe {
-            self.source.unmap(
-                NonNull::new_unchecked(base as *mut u8),
-                REGION_SIZE,
-                REGION_SIZE,
-            );
-            SOURCE_META.put(region.meta());
+            self.source
+                .unmap(NonNull::new_unchecked(base as *mut u8), map, REGION_SIZE);
+            pool.put(meta);
         }
     }
 
@@ -712,7 +725,7 @@ impl<S: PageSource> PageAllocator<S> {
     /// If `ptr` is such an allocation, nothing may use it afterwards.
     pub unsafe fn free_huge(&self, ptr: NonNull<u8>) -> Result<usize, PageError> {
         let addr = ptr.as_ptr() as usize;
-        let (region, map, size) = {
+        let (region, size) = {
             let mut z = self.zone.lock();
             let region = registry::slot(addr)
                 .filter(|r| r.contains(addr))
@@ -737,23 +750,15 @@ impl<S: PageSource> PageAllocator<S> {
                 });
             }
             let npages = region.npages();
-            // SAFETY: the zone lock is held; `map_size` is fixed while registered.
-            let map = unsafe { *region.map_size.get() };
             z.unlink_region(region);
             z.huge_pages -= npages;
             z.huge_count -= 1;
             z.stats.huge_frees += 1;
             region.desc(0).set_kind(PageKind::Free);
-            (region, map, npages << PAGE_SHIFT)
+            (region, npages << PAGE_SHIFT)
         };
-        let rp = NonNull::from(region);
-        registry::unregister(addr, addr + map, rp);
-        region.retire();
-        // SAFETY: the caller gives the mapping up; it was made by `alloc_huge`.
-        unsafe {
-            self.source.unmap(ptr, map, REGION_SIZE);
-            HUGE_META.put(region.meta());
-        }
+        // SAFETY: the caller gives the mapping up, and it is off the zone's list.
+        unsafe { self.release_region(region) };
         Ok(size)
     }
 
@@ -868,51 +873,16 @@ impl<S: PageSource> PageAllocator<S> {
 
 impl<S: PageSource> Drop for PageAllocator<S> {
     fn drop(&mut self) {
-        let z = self.zone.get_mut();
-        let mut r = z.regions;
+        let mut r = core::mem::replace(&mut self.zone.get_mut().regions, core::ptr::null_mut());
         while !r.is_null() {
             // SAFETY: the list holds live regions; we have `&mut self`.
             let region: &'static Region = unsafe { &*r };
             // SAFETY: as above.
             r = unsafe { *region.next.get() };
-            let base = region.base();
-            let rp = NonNull::from(region);
-            match region.kind() {
-                RegionKind::Source => {
-                    registry::unregister(base, base + REGION_SIZE, rp);
-                    region.retire();
-                    // SAFETY: dropping the allocator ends every block's life.
-                    unsafe {
-                        self.source.unmap(
-                            NonNull::new_unchecked(base as *mut u8),
-                            REGION_SIZE,
-                            REGION_SIZE,
-                        );
-                        SOURCE_META.put(region.meta());
-                    }
-                }
-                RegionKind::Huge => {
-                    // SAFETY: `map_size` is fixed while registered; we have `&mut self`.
-                    let map = unsafe { *region.map_size.get() };
-                    registry::unregister(base, base + map, rp);
-                    region.retire();
-                    // SAFETY: as above.
-                    unsafe {
-                        self.source.unmap(
-                            NonNull::new_unchecked(base as *mut u8),
-                            map,
-                            REGION_SIZE,
-                        );
-                        HUGE_META.put(region.meta());
-                    }
-                }
-                RegionKind::Caller => {
-                    registry::unregister(base, region.end(), rp);
-                    region.retire();
-                }
-            }
+            // SAFETY: dropping the allocator ends every block's life, and
+            // nothing else can reach the zone's lists any more.
+            unsafe { self.release_region(region) };
         }
-        z.regions = core::ptr::null_mut();
     }
 }
 

@@ -206,27 +206,17 @@ impl Zone {
         Some((addr, zeroed))
     }
 
-    /// Takes a block of `order` from its per-cpu list, if it has one.
+    /// Takes a block of `order` from its per-cpu list, if it has one, and
+    /// marks it allocated as `kind`. Returns its address.
     #[inline]
     pub(crate) fn pcp_take(&mut self, order: u32, kind: PageKind) -> Option<usize> {
-        let list = self.pcp.get_mut(order as usize)?;
-        let head = list.head;
-        if head.is_null() {
+        if order as usize >= PCP_ORDERS {
             return None;
         }
-        // SAFETY: a non-null head of a per-cpu list is a live `Cached` block
-        // descriptor; the zone lock is held.
-        let d: &'static PageDesc = unsafe { &*head };
-        // SAFETY: as above; the links are guarded by the zone lock.
-        list.head = unsafe { *d.next.get() };
-        list.nr_free -= 1;
-        self.pcp_pages -= 1 << order;
-        // SAFETY: the invariant of `pcp`: the owner word is the region.
-        let region: &'static Region = unsafe { &*(d.owner() as *const Region) };
-        let addr = d.private();
-        mark_allocated(region, (addr - region.base()) >> PAGE_SHIFT, order, kind);
+        let (region, idx) = self.pcp_pop(order as usize)?;
+        mark_allocated(region, idx, order, kind);
         self.stats.allocs[order as usize] += 1;
-        Some(addr)
+        Some(region.addr_of(idx))
     }
 
     /// Puts a freed block (already validated) on its per-cpu list if the list
