@@ -8,6 +8,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod genalloc;
+pub mod kmalloc;
 pub mod mempool;
 pub mod pages;
 pub mod slab;
