@@ -300,7 +300,8 @@ pub unsafe extern "C" fn mempool_create_kmalloc_pool(min_nr: c_int, size: usize)
 /// `mempool_kmalloc`: `kmalloc(size, gfp)` with `size` = `pool_data`, or NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mempool_kmalloc(gfp: c_uint, pool_data: *mut c_void) -> *mut c_void {
-    kmem_kmalloc::kmalloc(pool_data as usize, Gfp(gfp)).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    kmem_kmalloc::kmalloc(pool_data as usize, Gfp(gfp))
+        .map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
 /// `mempool_kfree`: `kfree(element)` (NULL: no-op; a pointer kmalloc did not

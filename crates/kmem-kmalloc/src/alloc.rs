@@ -258,9 +258,7 @@ unsafe fn kfree_large(addr: usize, b: BlockRef) -> Result<(), KmallocError> {
 fn bad_free_unmapped(addr: usize) -> KmallocError {
     LARGE.bad_frees.fetch_add(1, Ordering::Relaxed);
     if kmem_page::is_kmem(addr) {
-        kmem_report!(
-            "kfree: double free of {addr:#x} (the memory is free: not allocated)"
-        );
+        kmem_report!("kfree: double free of {addr:#x} (the memory is free: not allocated)");
         KmallocError::NotAllocated { addr }
     } else {
         kmem_report!("kfree: {addr:#x} is not memory kmem manages (not from kmalloc)");
@@ -331,7 +329,9 @@ pub fn ksize(p: *const u8) -> Result<usize, KmallocError> {
 fn bad_ksize(addr: usize, b: Option<BlockRef>) -> KmallocError {
     match b {
         None => {
-            kmem_report!("ksize: {addr:#x} is not an allocation of kmalloc (not kmem memory, or free)");
+            kmem_report!(
+                "ksize: {addr:#x} is not an allocation of kmalloc (not kmem memory, or free)"
+            );
             if kmem_page::is_kmem(addr) {
                 KmallocError::NotAllocated { addr }
             } else {

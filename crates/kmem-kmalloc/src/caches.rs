@@ -82,7 +82,11 @@ fn create_caches() -> Result<&'static [KmemCache; NR_KMALLOC_CLASSES], KmallocEr
     if CACHES.state.load(Ordering::Acquire) != READY {
         let mut made: [Option<KmemCache>; NR_KMALLOC_CLASSES] = Default::default();
         for (i, slot) in made.iter_mut().enumerate() {
-            match KmemCache::new(KMALLOC_NAMES[i], KMALLOC_SIZES[i], KMALLOC_ALIGN[i].min(4096)) {
+            match KmemCache::new(
+                KMALLOC_NAMES[i],
+                KMALLOC_SIZES[i],
+                KMALLOC_ALIGN[i].min(4096),
+            ) {
                 Ok(c) => *slot = Some(c),
                 Err(e) => {
                     kmem_platform::kmem_report!(

@@ -30,9 +30,8 @@ pub const KMALLOC_SIZES: [usize; NR_KMALLOC_CLASSES] = [
 /// assert_eq!(kmem_kmalloc::KMALLOC_ALIGN[3], 64);
 /// assert_eq!(kmem_kmalloc::KMALLOC_ALIGN[4], 32);
 /// ```
-pub const KMALLOC_ALIGN: [usize; NR_KMALLOC_CLASSES] = [
-    8, 16, 32, 64, 32, 128, 64, 256, 512, 1024, 2048, 4096, 8192,
-];
+pub const KMALLOC_ALIGN: [usize; NR_KMALLOC_CLASSES] =
+    [8, 16, 32, 64, 32, 128, 64, 256, 512, 1024, 2048, 4096, 8192];
 
 /// The caches' names, as in Linux's slabinfo.
 ///

@@ -66,10 +66,9 @@ impl fmt::Display for KmallocError {
             KmallocError::Overflow { n, size } => {
                 write!(f, "{n} elements of {size} bytes: the size overflows")
             }
-            KmallocError::BadAlign { align } => write!(
-                f,
-                "alignment {align} is not a power of two up to 4 MiB"
-            ),
+            KmallocError::BadAlign { align } => {
+                write!(f, "alignment {align} is not a power of two up to 4 MiB")
+            }
             KmallocError::NotKmem { addr } => write!(f, "{addr:#x} is not memory kmem manages"),
             KmallocError::Interior { addr, object } => {
                 write!(f, "{addr:#x} points inside the allocation at {object:#x}")

@@ -56,8 +56,8 @@ mod helpers;
 mod stats;
 
 pub use alloc::{
-    KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kmalloc, kmalloc_aligned, krealloc,
-    ksize, zero_or_null_ptr,
+    KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kmalloc, kmalloc_aligned, krealloc, ksize,
+    zero_or_null_ptr,
 };
 pub use class::{
     KMALLOC_ALIGN, KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, KMALLOC_SIZES, NR_KMALLOC_CLASSES,

@@ -14,7 +14,11 @@ fn everything_comes_from_kmem() {
     let v = vec![1u8; 100];
     let b = Box::new(5u64);
     let s = String::from("kmem");
-    for p in [v.as_ptr() as usize, &*b as *const u64 as usize, s.as_ptr() as usize] {
+    for p in [
+        v.as_ptr() as usize,
+        &*b as *const u64 as usize,
+        s.as_ptr() as usize,
+    ] {
         assert!(kmem_page::is_kmem(p));
     }
 }
@@ -34,8 +38,12 @@ fn collections_threads_and_cross_thread_drops() {
                     if i % 3 == 0 {
                         map.remove(&format!("k{t}-{}", i / 2));
                     }
-                    tx.send((vec![i as u32; i % 64], format!("{t}:{i}"), vec![t as u8; i % 300].into()))
-                        .unwrap();
+                    tx.send((
+                        vec![i as u32; i % 64],
+                        format!("{t}:{i}"),
+                        vec![t as u8; i % 300].into(),
+                    ))
+                    .unwrap();
                 }
                 assert_eq!(tree.len(), 100 * SCALE);
                 assert!(tree.iter().all(|(k, v)| *v == k.to_string()));
@@ -47,7 +55,10 @@ fn collections_threads_and_cross_thread_drops() {
     // Objects made on the producers are dropped here, on another thread.
     let mut n = 0;
     for (v, s, b) in rx {
-        assert!(v.iter().all(|&x| x as usize == v.len().max(1) - 1 || v.len() < 64));
+        assert!(
+            v.iter()
+                .all(|&x| x as usize == v.len().max(1) - 1 || v.len() < 64)
+        );
         assert!(s.contains(':'));
         assert!(b.iter().all(|&x| Some(x) == b.first().copied()));
         n += 1;

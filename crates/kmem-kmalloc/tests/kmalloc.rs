@@ -13,7 +13,12 @@ fn every_class_serves_its_sizes_aligned() {
         for _ in 0..if cfg!(miri) { 3 } else { 40 } {
             let p = kmalloc(size, G).unwrap();
             assert_eq!(ksize(p.as_ptr()).unwrap(), size);
-            assert_eq!(p.as_ptr() as usize % KMALLOC_ALIGN[c], 0, "{}", KMALLOC_NAMES[c]);
+            assert_eq!(
+                p.as_ptr() as usize % KMALLOC_ALIGN[c],
+                0,
+                "{}",
+                KMALLOC_NAMES[c]
+            );
             // SAFETY: `size` bytes of a live allocation.
             unsafe { p.as_ptr().write_bytes(c as u8, size) };
             v.push(p);
@@ -47,9 +52,17 @@ fn large_and_huge() {
     for (size, usable) in [(8193, 16384), (100_000, 131072), (4 << 20, 4 << 20)] {
         let p = kzalloc(size, G).unwrap();
         assert_eq!(ksize(p.as_ptr()).unwrap(), usable);
-        assert_eq!(p.as_ptr() as usize % usable, 0, "blocks are aligned to their size");
+        assert_eq!(
+            p.as_ptr() as usize % usable,
+            0,
+            "blocks are aligned to their size"
+        );
         // SAFETY: `size` zeroed bytes.
-        assert!(unsafe { core::slice::from_raw_parts(p.as_ptr(), size) }.iter().all(|&b| b == 0));
+        assert!(
+            unsafe { core::slice::from_raw_parts(p.as_ptr(), size) }
+                .iter()
+                .all(|&b| b == 0)
+        );
         unsafe { kfree(p.as_ptr()).unwrap() };
     }
     if !cfg!(miri) {
@@ -62,12 +75,27 @@ fn large_and_huge() {
 
 #[test]
 fn overflow_and_impossible_sizes() {
-    assert!(matches!(kmalloc_array(usize::MAX / 2 + 1, 2, G), Err(KmallocError::Overflow { .. })));
-    assert!(matches!(kcalloc(1 << 33, 1 << 33, G), Err(KmallocError::Overflow { .. })));
+    assert!(matches!(
+        kmalloc_array(usize::MAX / 2 + 1, 2, G),
+        Err(KmallocError::Overflow { .. })
+    ));
+    assert!(matches!(
+        kcalloc(1 << 33, 1 << 33, G),
+        Err(KmallocError::Overflow { .. })
+    ));
     let nw = G | Gfp::NOWARN;
-    assert!(matches!(kmalloc(usize::MAX, nw), Err(KmallocError::NoMemory { .. })));
-    assert!(matches!(kmalloc_aligned(8, 3, nw), Err(KmallocError::BadAlign { align: 3 })));
-    assert!(matches!(kmalloc_aligned(8, 8 << 20, nw), Err(KmallocError::BadAlign { .. })));
+    assert!(matches!(
+        kmalloc(usize::MAX, nw),
+        Err(KmallocError::NoMemory { .. })
+    ));
+    assert!(matches!(
+        kmalloc_aligned(8, 3, nw),
+        Err(KmallocError::BadAlign { align: 3 })
+    ));
+    assert!(matches!(
+        kmalloc_aligned(8, 8 << 20, nw),
+        Err(KmallocError::BadAlign { .. })
+    ));
 }
 
 #[test]
@@ -88,7 +116,10 @@ fn bad_frees_are_refused_and_reported() {
     let local = 0u64;
     let (r, rep) = capture(|| unsafe { kfree(&local as *const u64 as *const u8) });
     assert!(matches!(r, Err(KmallocError::NotKmem { .. })));
-    assert!(rep[0].contains("kfree") && rep[0].contains("not memory kmem manages"), "{rep:?}");
+    assert!(
+        rep[0].contains("kfree") && rep[0].contains("not memory kmem manages"),
+        "{rep:?}"
+    );
 
     let p = kmalloc(64, G).unwrap();
     let (r, rep) = capture(|| unsafe { kfree(p.as_ptr().add(8)) });
@@ -132,13 +163,25 @@ fn krealloc_in_place_and_moves() {
         assert_eq!(krealloc(p.as_ptr(), 128, G).unwrap(), p);
         let q = krealloc(p.as_ptr(), 3000, G).unwrap();
         assert_ne!(q, p);
-        assert!(core::slice::from_raw_parts(q.as_ptr(), 100).iter().all(|&b| b == 7));
+        assert!(
+            core::slice::from_raw_parts(q.as_ptr(), 100)
+                .iter()
+                .all(|&b| b == 7)
+        );
         let r = krealloc(q.as_ptr(), 1 << 20, G).unwrap();
-        assert!(core::slice::from_raw_parts(r.as_ptr(), 100).iter().all(|&b| b == 7));
+        assert!(
+            core::slice::from_raw_parts(r.as_ptr(), 100)
+                .iter()
+                .all(|&b| b == 7)
+        );
         // A large block shrunk to a quarter moves to a smaller one.
         let s = krealloc(r.as_ptr(), 1000, G).unwrap();
         assert_eq!(ksize(s.as_ptr()).unwrap(), 1024);
-        assert!(core::slice::from_raw_parts(s.as_ptr(), 100).iter().all(|&b| b == 7));
+        assert!(
+            core::slice::from_raw_parts(s.as_ptr(), 100)
+                .iter()
+                .all(|&b| b == 7)
+        );
         kfree(s.as_ptr()).unwrap();
     }
 }
@@ -146,11 +189,21 @@ fn krealloc_in_place_and_moves() {
 #[test]
 fn helpers() {
     let s = kstrdup(c"hello", G).unwrap();
-    assert_eq!(unsafe { core::ffi::CStr::from_ptr(s.as_ptr().cast()) }, c"hello");
+    assert_eq!(
+        unsafe { core::ffi::CStr::from_ptr(s.as_ptr().cast()) },
+        c"hello"
+    );
     let m = kmemdup(&[1, 2, 3], G).unwrap();
-    assert_eq!(unsafe { core::slice::from_raw_parts(m.as_ptr(), 3) }, [1, 2, 3]);
+    assert_eq!(
+        unsafe { core::slice::from_raw_parts(m.as_ptr(), 3) },
+        [1, 2, 3]
+    );
     let z = kcalloc(10, 10, G).unwrap();
-    assert!(unsafe { core::slice::from_raw_parts(z.as_ptr(), 100) }.iter().all(|&b| b == 0));
+    assert!(
+        unsafe { core::slice::from_raw_parts(z.as_ptr(), 100) }
+            .iter()
+            .all(|&b| b == 0)
+    );
     unsafe {
         kfree(s.as_ptr()).unwrap();
         kfree(m.as_ptr()).unwrap();
@@ -160,7 +213,11 @@ fn helpers() {
     // The object comes back zeroed over its whole bucket (it is the next one handed out).
     let again = kmalloc(128, G).unwrap();
     if again == z {
-        assert!(unsafe { core::slice::from_raw_parts(again.as_ptr(), 128) }.iter().all(|&b| b == 0));
+        assert!(
+            unsafe { core::slice::from_raw_parts(again.as_ptr(), 128) }
+                .iter()
+                .all(|&b| b == 0)
+        );
     }
     unsafe { kfree(again.as_ptr()).unwrap() };
 }

@@ -39,7 +39,11 @@ fn check(l: &Live) {
     if l.size > 0 {
         // SAFETY: `size` bytes of a live allocation.
         let s = unsafe { core::slice::from_raw_parts(l.p, l.size) };
-        assert!(s.iter().all(|&b| b == l.tag), "contents of {:p} changed", l.p);
+        assert!(
+            s.iter().all(|&b| b == l.tag),
+            "contents of {:p} changed",
+            l.p
+        );
     }
 }
 

@@ -157,7 +157,11 @@ fn aligned(align: usize, size: usize) -> *mut c_void {
 ///
 /// `memptr` is valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
+pub unsafe extern "C" fn posix_memalign(
+    memptr: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> c_int {
     if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
         return libc::EINVAL;
     }
@@ -193,7 +197,10 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
 /// None.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    let align = align.max(1).checked_next_power_of_two().unwrap_or(usize::MAX);
+    let align = align
+        .max(1)
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX);
     if align == usize::MAX {
         return nomem();
     }
@@ -272,7 +279,11 @@ extern "C" fn kmem_preload_init() {
             }
             path[i] = 0;
         }
-        libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child));
+        libc::pthread_atfork(
+            Some(atfork_prepare),
+            Some(atfork_parent),
+            Some(atfork_child),
+        );
     }
 }
 

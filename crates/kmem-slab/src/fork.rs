@@ -14,7 +14,7 @@ use core::sync::atomic::Ordering;
 
 use kmem_platform::RawLock;
 
-use crate::cpu_cache::{self, AC_POOLS, THREADS, TC_ORDER, ThreadList};
+use crate::cpu_cache::{self, AC_POOLS, TC_ORDER, THREADS, ThreadList};
 use crate::list::{CACHES, CacheList};
 
 fn cache_list() -> &'static CacheList {
