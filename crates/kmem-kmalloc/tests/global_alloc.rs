@@ -11,7 +11,7 @@ const SCALE: usize = if cfg!(miri) { 1 } else { 50 };
 
 #[test]
 fn everything_comes_from_kmem() {
-    let v = vec![1u8; 100];
+    let v: Vec<u8> = std::iter::repeat_n(1u8, 100).collect();
     let b = Box::new(5u64);
     let s = String::from("kmem");
     for p in [

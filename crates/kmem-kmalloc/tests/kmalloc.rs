@@ -26,6 +26,7 @@ fn every_class_serves_its_sizes_aligned() {
         for p in v {
             // SAFETY: allocated above.
             unsafe { assert_eq!(*p.as_ptr().add(size - 1), c as u8) };
+            // SAFETY: pointers from kmalloc in this test, live until their one free.
             unsafe { kfree(p.as_ptr()).unwrap() };
         }
     }
@@ -59,16 +60,19 @@ fn large_and_huge() {
         );
         // SAFETY: `size` zeroed bytes.
         assert!(
+            // SAFETY: pointers from kmalloc in this test, live until their one free.
             unsafe { core::slice::from_raw_parts(p.as_ptr(), size) }
                 .iter()
                 .all(|&b| b == 0)
         );
+        // SAFETY: pointers from kmalloc in this test, live until their one free.
         unsafe { kfree(p.as_ptr()).unwrap() };
     }
     if !cfg!(miri) {
         let p = kmalloc((5 << 20) + 1, G).unwrap();
         assert_eq!(ksize(p.as_ptr()).unwrap(), (5 << 20) + 4096);
         assert!(stats().huge_allocs >= 1);
+        // SAFETY: pointers from kmalloc in this test, live until their one free.
         unsafe { kfree(p.as_ptr()).unwrap() };
     }
 }
@@ -106,6 +110,7 @@ fn aligned_requests() {
             let p = kmalloc_aligned(size, align, G).unwrap();
             assert_eq!(p.as_ptr() as usize % align, 0, "size {size} align {align}");
             assert!(ksize(p.as_ptr()).unwrap() >= size);
+            // SAFETY: pointers from kmalloc in this test, live until their one free.
             unsafe { kfree(p.as_ptr()).unwrap() };
         }
     }
@@ -114,6 +119,7 @@ fn aligned_requests() {
 #[test]
 fn bad_frees_are_refused_and_reported() {
     let local = 0u64;
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(&local as *const u64 as *const u8) });
     assert!(matches!(r, Err(KmallocError::NotKmem { .. })));
     assert!(
@@ -122,19 +128,25 @@ fn bad_frees_are_refused_and_reported() {
     );
 
     let p = kmalloc(64, G).unwrap();
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(p.as_ptr().add(8)) });
     assert!(matches!(r, Err(KmallocError::Interior { .. })), "{r:?}");
     assert!(rep[0].contains("kmalloc-64"), "{rep:?}");
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe { kfree(p.as_ptr()).unwrap() };
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(p.as_ptr()) });
     assert!(matches!(r, Err(KmallocError::NotAllocated { .. })), "{r:?}");
     assert!(rep[0].contains("double free"), "{rep:?}");
 
     let big = kmalloc(50_000, G).unwrap();
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(big.as_ptr().add(4096)) });
     assert!(matches!(r, Err(KmallocError::Interior { .. })));
     assert!(rep[0].contains("into the large kmalloc block"), "{rep:?}");
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe { kfree(big.as_ptr()).unwrap() };
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(big.as_ptr()) });
     assert!(r.is_err());
     assert_eq!(rep.len(), 1, "{rep:?}");
@@ -142,22 +154,27 @@ fn bad_frees_are_refused_and_reported() {
     // Another cache's object, and a page block.
     let c = kmem_slab::KmemCache::new("not_kmalloc", 64, 0).unwrap();
     let o = c.alloc(G).unwrap();
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(o.as_ptr()) });
     assert!(matches!(r, Err(KmallocError::NotKmalloc { .. })), "{r:?}");
     assert!(rep[0].contains("not_kmalloc"), "{rep:?}");
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe { c.free(o).unwrap() };
     let pg = kmem_page::global().alloc_raw(0, G).unwrap();
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     let (r, rep) = capture(|| unsafe { kfree(pg.as_ptr()) });
     assert!(matches!(r, Err(KmallocError::NotKmalloc { .. })));
     assert!(rep[0].contains("pages"), "{rep:?}");
     let (r, _) = capture(|| ksize(pg.as_ptr()));
     assert!(r.is_err());
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe { kmem_page::global().free_raw(pg, 0).unwrap() };
 }
 
 #[test]
 fn krealloc_in_place_and_moves() {
     let p = kmalloc(100, G).unwrap();
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe {
         p.as_ptr().write_bytes(7, 100);
         assert_eq!(krealloc(p.as_ptr(), 128, G).unwrap(), p);
@@ -190,20 +207,24 @@ fn krealloc_in_place_and_moves() {
 fn helpers() {
     let s = kstrdup(c"hello", G).unwrap();
     assert_eq!(
+        // SAFETY: pointers from kmalloc in this test, live until their one free.
         unsafe { core::ffi::CStr::from_ptr(s.as_ptr().cast()) },
         c"hello"
     );
     let m = kmemdup(&[1, 2, 3], G).unwrap();
     assert_eq!(
+        // SAFETY: pointers from kmalloc in this test, live until their one free.
         unsafe { core::slice::from_raw_parts(m.as_ptr(), 3) },
         [1, 2, 3]
     );
     let z = kcalloc(10, 10, G).unwrap();
     assert!(
+        // SAFETY: pointers from kmalloc in this test, live until their one free.
         unsafe { core::slice::from_raw_parts(z.as_ptr(), 100) }
             .iter()
             .all(|&b| b == 0)
     );
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe {
         kfree(s.as_ptr()).unwrap();
         kfree(m.as_ptr()).unwrap();
@@ -214,11 +235,13 @@ fn helpers() {
     let again = kmalloc(128, G).unwrap();
     if again == z {
         assert!(
+            // SAFETY: pointers from kmalloc in this test, live until their one free.
             unsafe { core::slice::from_raw_parts(again.as_ptr(), 128) }
                 .iter()
                 .all(|&b| b == 0)
         );
     }
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe { kfree(again.as_ptr()).unwrap() };
 }
 
@@ -232,6 +255,7 @@ fn stats_and_slabinfo() {
     let rows = slabinfo();
     assert_eq!(rows.len(), NR_KMALLOC_CLASSES);
     assert!(rows[4].1.active_objs >= 1);
+    // SAFETY: pointers from kmalloc in this test, live until their one free.
     unsafe {
         kfree(p.as_ptr()).unwrap();
         kfree(q.as_ptr()).unwrap();
@@ -245,6 +269,7 @@ fn frees_from_other_threads() {
         .collect();
     std::thread::spawn(move || {
         for p in v {
+            // SAFETY: pointers from kmalloc in this test, live until their one free.
             unsafe { kfree(p as *const u8).unwrap() };
         }
     })

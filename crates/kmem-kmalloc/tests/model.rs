@@ -88,14 +88,17 @@ proptest! {
                     }
                     prop_assert!(ksize(q).unwrap() >= size);
                     let kept = l.size.min(size);
+                    // SAFETY: pointers from kmalloc in this test, live until their one free.
                     let s = unsafe { core::slice::from_raw_parts(q, kept) };
                     prop_assert!(s.iter().all(|&b| b == l.tag), "krealloc lost contents");
+                    // SAFETY: pointers from kmalloc in this test, live until their one free.
                     unsafe { q.write_bytes(tag, size) };
                     live.push(Live { p: q, size, tag });
                 }
                 Op::Free(i) if !live.is_empty() => {
                     let l = live.swap_remove(i % live.len());
                     check(&l);
+                    // SAFETY: pointers from kmalloc in this test, live until their one free.
                     unsafe { kfree(l.p) }.unwrap();
                 }
                 _ => {}
@@ -103,6 +106,7 @@ proptest! {
         }
         for l in live {
             check(&l);
+            // SAFETY: pointers from kmalloc in this test, live until their one free.
             unsafe { kfree(l.p) }.unwrap();
         }
     }
