@@ -174,7 +174,7 @@ void *kmemdup(const void *src, size_t len, gfp_t gfp);
  * then waits for a mempool_free and never returns NULL; GFP_ATOMIC and
  * GFP_NOWAIT return NULL. __GFP_ZERO is refused (reported, NULL). A free
  * refills the reserve if it is below min_nr (waking waiters), else goes to
- * the backend. Slab and kmalloc stock pools come with those layers. */
+ * the backend. The kmalloc stock pool comes with the kmalloc layer. */
 typedef void *(mempool_alloc_t)(gfp_t gfp_mask, void *pool_data);
 typedef void (mempool_free_t)(void *element, void *pool_data);
 typedef struct mempool_s mempool_t;
@@ -203,6 +203,70 @@ void  mempool_free_pages(void *element, void *pool_data);
 mempool_t *mempool_create_kmalloc_pool(int min_nr, size_t size);
 void *mempool_kmalloc(gfp_t gfp_mask, void *pool_data);
 void  mempool_kfree(void *element, void *pool_data);
+/* Objects of a slab cache; a pointer that is not a kmem_cache: reported, NULL. */
+mempool_t *mempool_create_slab_pool(int min_nr, struct kmem_cache *cache);
+/* The stock slab pair, pool_data = the struct kmem_cache *. */
+void *mempool_alloc_slab(gfp_t gfp_mask, void *pool_data);
+void  mempool_free_slab(void *element, void *pool_data);
+
+/* ---- region pool: the seed's user-space memory pool (nginx's design) ----
+ *
+ * Small allocations (up to max = min(size, MP_PAGE_SIZE - 1) bytes) are bumped
+ * from blocks of the pool's size (size plus headers, rounded up to a power of
+ * two of pages). The search starts at the pool's `current` block; a block
+ * passed over when a new block is added counts a failure, and the search
+ * starts past a block that had already failed more than 4 times. Larger
+ * allocations get their own pages and are listed; mp_free gives one back
+ * early, and its list entry is reused. All memory comes from kmem's page
+ * layer. Every function takes the pool's lock: a pool may be shared between
+ * threads.
+ *
+ * Bad input never crashes: a NULL pool, size 0, a size too large, an alignment
+ * that is not a power of two, or mp_free of a pointer that is not this pool's
+ * gets NULL / -1 and a report on stderr naming the pool and the address.
+ */
+#define MP_ALIGNMENT 16
+#define MP_PAGE_SIZE 4096
+#define MP_MAX_ALLOC_FROM_POOL (MP_PAGE_SIZE - 1)
+
+typedef struct mp_pool_s mp_pool_t;
+typedef void (*mp_cleanup_pt)(void *data);
+typedef struct mp_cleanup_s { mp_cleanup_pt handler; void *data; struct mp_cleanup_s *next; } mp_cleanup_t;
+
+/* What each field counts (sizes are the sizes asked for; padding and the
+ * pool's bookkeeping, including cleanup records and their data, are not):
+ *   total_allocated   bytes of every successful allocation since creation
+ *                     (never decreases, survives resets)
+ *   current_allocated bytes still live: small ones since the last reset plus
+ *                     large ones not freed by mp_free
+ *   peak_allocated    the highest current_allocated has been (exact)
+ *   allocation_count  successful allocations (mp_alloc/nalloc/calloc/memalign)
+ *   free_count        allocations given back: each mp_free that returned 0,
+ *                     and at each reset every allocation then live, so
+ *                     allocation_count - free_count = live allocations
+ *   failed_count      allocation calls that returned NULL (size 0, too large,
+ *                     bad alignment, out of memory) */
+struct mp_pool_stats { size_t total_allocated, current_allocated, peak_allocated, allocation_count, free_count, failed_count; };
+
+/* A pool whose blocks hold at least `size` bytes; NULL (reported) for 0, more
+ * than 2 GiB, or no memory. */
+mp_pool_t *mp_create_pool(size_t size);
+/* Runs the cleanup handlers (newest first), then frees everything. */
+void mp_destroy_pool(mp_pool_t *pool);
+/* Frees the large allocations and rewinds the blocks; cleanups stay. */
+void mp_reset_pool(mp_pool_t *pool);
+void *mp_alloc(mp_pool_t *pool, size_t size);                      /* MP_ALIGNMENT-aligned */
+void *mp_nalloc(mp_pool_t *pool, size_t size);                     /* unaligned */
+void *mp_calloc(mp_pool_t *pool, size_t size);                     /* aligned, zeroed */
+void *mp_memalign(mp_pool_t *pool, size_t size, size_t alignment); /* any power of two */
+/* 0: a large allocation was freed; -1: declined (NULL and small allocations
+ * quietly: they go at reset; anything not this pool's with a report). */
+int mp_free(mp_pool_t *pool, void *p);
+/* A record with data_size bytes of 16-aligned data (data NULL if 0); set its
+ * handler. It outlives resets; handlers run at destroy, newest first. */
+mp_cleanup_t *mp_cleanup_add(mp_pool_t *pool, size_t data_size);
+/* Fills *out (zeroes it for a NULL pool). */
+void mp_pool_stats(mp_pool_t *pool, struct mp_pool_stats *out);
 
 /* ---- introspection: same layouts as /proc/slabinfo 2.1 and /proc/buddyinfo ---- */
 /* Each returns 0, or -errno if writing to fd failed. */

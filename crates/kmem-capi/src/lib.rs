@@ -7,6 +7,7 @@
 //! without changing state.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod arena;
 pub mod genalloc;
 pub mod kmalloc;
 pub mod mempool;

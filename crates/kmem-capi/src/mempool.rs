@@ -316,3 +316,40 @@ pub unsafe extern "C" fn mempool_kfree(element: *mut c_void, pool_data: *mut c_v
     // SAFETY: per the contract; kfree validates the pointer.
     let _ = unsafe { kmem_kmalloc::kfree(element.cast()) };
 }
+/// `mempool_alloc_slab`: an object of the `struct kmem_cache *` in
+/// `pool_data` (`kmem_cache_alloc`), or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mempool_alloc_slab(gfp: c_uint, pool_data: *mut c_void) -> *mut c_void {
+    // SAFETY: `kmem_cache_alloc` validates the cache pointer and reports a bad one.
+    unsafe { crate::slab::kmem_cache_alloc(pool_data, gfp) }
+}
+
+/// `mempool_free_slab`: gives an object back to the cache in `pool_data`
+/// (`kmem_cache_free`; a foreign object is reported and refused).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mempool_free_slab(element: *mut c_void, pool_data: *mut c_void) {
+    // SAFETY: `kmem_cache_free` validates the cache and the object.
+    unsafe { crate::slab::kmem_cache_free(pool_data, element) }
+}
+
+/// `mempool_create_slab_pool`: a pool of `min_nr` objects of `cache`
+/// (`mempool_alloc_slab`/`mempool_free_slab`). NULL (reported) for a bad cache.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mempool_create_slab_pool(
+    min_nr: c_int,
+    cache: *mut c_void,
+) -> *mut mempool_t {
+    if kmem_slab::KmemCache::with_raw(cache, |_| ()).is_none() {
+        kmem_report!("mempool_create_slab_pool: {cache:p} is not a kmem_cache");
+        return ptr::null_mut();
+    }
+    // SAFETY: the stock functions keep the contract for this cache.
+    unsafe {
+        mempool_create(
+            min_nr,
+            Some(mempool_alloc_slab),
+            Some(mempool_free_slab),
+            cache,
+        )
+    }
+}

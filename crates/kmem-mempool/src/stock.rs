@@ -7,22 +7,22 @@
 //!   [`TestPlatform`](kmem_platform::TestPlatform) to simulate memory
 //!   pressure). The C pair `mempool_alloc_pages`/`mempool_free_pages` (with the
 //!   order as `pool_data`) is [`PageBackend::global`] behind function pointers.
-//! * **slab cache** and **kmalloc size** — *not here yet*: they depend on the
-//!   slab and kmalloc layers, which are being built. Each will be one more
-//!   `Backend` impl in this file (`SlabBackend` holding the cache, elements
-//!   from `kmem_cache_alloc`; `KmallocBackend` holding the size, elements from
-//!   `kmalloc`) plus the C pair `mempool_alloc_slab`/`mempool_free_slab`
-//!   (`pool_data` = the cache) and `mempool_kmalloc`/`mempool_kfree`
-//!   (`pool_data` = the size), and the C constructors
-//!   `mempool_create_slab_pool`/`mempool_create_kmalloc_pool` are then
-//!   `mempool_create` with those pairs, exactly as the page pool is. Nothing
-//!   else in the pool changes: it only ever sees the [`Backend`] trait.
+//! * **slab cache** — [`SlabBackend`]: objects of a [`KmemCache`], the backend
+//!   of `mempool_create_slab_pool` (the C pair `mempool_alloc_slab`/
+//!   `mempool_free_slab`, with the cache as `pool_data`).
+//! * **kmalloc size** — *not here yet*: it depends on the kmalloc layer. It
+//!   will be one more `Backend` impl here (`KmallocBackend` holding the size)
+//!   plus the C pair `mempool_kmalloc`/`mempool_kfree` (`pool_data` = the
+//!   size), and `mempool_create_kmalloc_pool` is then `mempool_create` with
+//!   that pair, exactly as the page and slab pools are. Nothing else in the
+//!   pool changes: it only ever sees the [`Backend`] trait.
 
 use core::fmt;
 use core::ptr::NonNull;
 
 use kmem_page::{Gfp, PAGE_SIZE, PageAllocator};
 use kmem_platform::{Os, PageSource};
+use kmem_slab::KmemCache;
 
 use crate::Backend;
 
@@ -156,5 +156,88 @@ impl<'p, S: PageSource> crate::Element<'p, PageBackend<'_, S>> {
         let len = self.pool().backend().element_size();
         // SAFETY: as in `as_bytes`, and the handle is borrowed mutably.
         unsafe { core::slice::from_raw_parts_mut(self.as_ptr().as_ptr().cast(), len) }
+    }
+}
+
+/// The first byte of a slab object: what a slab pool's element points at
+/// ([`Element::as_bytes_mut`](crate::Element::as_bytes_mut) gives the whole
+/// object, [`KmemCache::object_size`] bytes).
+#[repr(C)]
+pub struct SlabObject(pub u8);
+
+/// Objects of a slab cache: the backend of `mempool_create_slab_pool(min_nr,
+/// cache)` (elements from `kmem_cache_alloc`, back with `kmem_cache_free`).
+///
+/// ```
+/// use kmem_mempool::{Mempool, SlabBackend};
+/// use kmem_slab::KmemCache;
+/// let cache = KmemCache::new("bio", 192, 8).unwrap();
+/// let pool = Mempool::new(16, SlabBackend::new(&cache))?;   // 16 objects held back
+/// let mut bio = pool.alloc();
+/// bio.as_bytes_mut().fill(0);
+/// assert_eq!(bio.as_bytes().len(), 192);
+/// drop(bio);
+/// drop(pool);
+/// cache.destroy().map_err(|(_, e)| e).unwrap();             // nothing left outstanding
+/// # Ok::<(), kmem_mempool::MempoolError>(())
+/// ```
+pub struct SlabBackend<'a> {
+    cache: &'a KmemCache,
+}
+
+impl<'a> SlabBackend<'a> {
+    /// Objects of `cache`.
+    pub fn new(cache: &'a KmemCache) -> Self {
+        SlabBackend { cache }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &'a KmemCache {
+        self.cache
+    }
+}
+
+// SAFETY: a slab cache hands each object to one owner; its memory is
+// initialised (constructed, or whatever its last user wrote; the cache never
+// hands out uninitialised bytes it has not zeroed or constructed — objects
+// come from pages that are zero when fresh); `free` returns it to the same cache.
+unsafe impl Backend for SlabBackend<'_> {
+    type Elem = SlabObject;
+    #[inline]
+    fn alloc(&self, gfp: Gfp) -> Option<NonNull<SlabObject>> {
+        self.cache.alloc(gfp).ok().map(NonNull::cast)
+    }
+    #[inline]
+    unsafe fn free(&self, elem: NonNull<SlabObject>) {
+        // SAFETY: `elem` came from this cache (our contract); the cache checks
+        // it anyway and reports a foreign pointer instead of taking it.
+        if let Err(e) = unsafe { self.cache.free(elem.cast()) } {
+            kmem_platform::kmem_report!("mempool slab backend ({}): {}", self.cache.name(), e);
+        }
+    }
+    fn describe(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write!(
+            out,
+            "slab cache {} ({} bytes)",
+            self.cache.name(),
+            self.cache.object_size()
+        )
+    }
+}
+
+impl<'p> crate::Element<'p, SlabBackend<'_>> {
+    /// The whole object ([`KmemCache::object_size`] bytes).
+    pub fn as_bytes(&self) -> &[u8] {
+        let len = self.pool().backend().cache().object_size();
+        // SAFETY: the element is a whole object of `len` initialised bytes
+        // owned by this handle.
+        unsafe { core::slice::from_raw_parts(self.as_ptr().cast::<u8>().as_ptr(), len) }
+    }
+
+    /// The whole object, writable.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.pool().backend().cache().object_size();
+        // SAFETY: as above, and `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.as_ptr().cast::<u8>().as_ptr(), len) }
     }
 }

@@ -11,6 +11,7 @@
 //! | genalloc | `kmem-genalloc` | bitmap allocator over caller-supplied address ranges ([`genalloc`]) |
 //! | kmalloc | `kmem-kmalloc` | size classes `kmalloc-8` … `kmalloc-8k` over slab caches, larger from pages; a `GlobalAlloc` ([`kmalloc`], [`Kmalloc`]) |
 //! | mempool | `kmem-mempool` | a reserve of `min_nr` elements over any backend ([`mempool`]) |
+//! | arena | `kmem-arena` | the region pool, nginx's design ([`arena`]): bump blocks, listed large allocations, cleanups, reset |
 //!
 //! ## Glossary
 //!
@@ -25,6 +26,16 @@
 //!   block of the largest order.
 //! * **watermark** — the number of free pages the page layer keeps mapped
 //!   rather than give back to the OS.
+//! * **region pool / arena** — memory handed out one piece at a time and given
+//!   back all at once, at reset or destroy (nginx's `ngx_pool_t`, the seed's
+//!   `mp_pool_t`) ([`Arena`], [`arena::Pool`]).
+//! * **small / large** — in a region pool, allocations up to `max = min(size,
+//!   PAGE_SIZE - 1)` are bumped from the pool's blocks; larger ones get pages of
+//!   their own and can be freed early (`mp_free`).
+//! * **current** — the block a region pool's search starts at; it moves past a
+//!   block that failed more than 4 times (was passed over when blocks were added).
+//! * **cleanup handler** — a function a region pool calls, newest first, when
+//!   it is destroyed (`mp_cleanup_add`).
 //! * **gfp** — "get free pages" flags: may the call wait, must memory be zeroed,
 //!   may it fail ([`Gfp`]).
 //! * **slab** — a block of `2^order` pages cut into `num` objects of one cache
@@ -97,3 +108,8 @@ pub use kmem_kmalloc::{Kmalloc, KmallocError, ZERO_SIZE_PTR};
 pub use kmem_genalloc as genalloc;
 
 pub use kmem_genalloc::{Algo, Allocation, GenPool, GenPoolError};
+
+/// The region pool (nginx's design): [`Arena`], [`SyncArena`], [`arena::Pool`].
+pub use kmem_arena as arena;
+
+pub use kmem_arena::{Arena, SyncArena};

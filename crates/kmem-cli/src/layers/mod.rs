@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+pub mod arena;
 pub mod genalloc;
 pub mod kmalloc;
 pub mod mempool;
@@ -33,6 +34,8 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     genalloc::report(out)?;
     section(out, "mempool: a reserve for paths that must not fail")?;
     mempool::report(out)?;
+    section(out, "region pool: nginx's design (mp_pool, Arena)")?;
+    arena::report(out)?;
     Ok(())
 }
 
