@@ -1,3 +1,7 @@
+//! Not under Miri: the whole test harness runs on the allocator there, which
+//! takes Miri far too long; the other test files cover kmalloc under Miri.
+#![cfg(not(miri))]
+
 //! A whole Rust program — this test binary, its harness, threads,
 //! collections, large buffers — on kmalloc as the global allocator.
 
