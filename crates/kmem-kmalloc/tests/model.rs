@@ -48,7 +48,7 @@ fn check(l: &Live) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 64 }, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 64 }, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn kmalloc_matches_model(ops in prop::collection::vec(op(), 1..if cfg!(miri) { 24 } else { 200 })) {
         let mut live: Vec<Live> = Vec::new();
