@@ -145,6 +145,29 @@ unsigned long gen_pool_fixed_alloc(unsigned long *map, unsigned long size, unsig
         unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
 unsigned long gen_pool_worst_fit(unsigned long *map, unsigned long size, unsigned long start,
         unsigned int nr, void *data, struct gen_pool *pool, unsigned long start_addr);
+/* ---- kmalloc: size classes kmalloc-8 16 32 64 96 128 192 256 512 1k 2k 4k 8k
+ *      (slab caches); larger requests from the page layer by order, above
+ *      4 MiB a mapping of their own ---- */
+/* kmalloc(0) returns ZERO_SIZE_PTR: not NULL, never dereferenceable; kfree
+ * and ksize accept it. Power-of-two sizes are aligned to their size. */
+#define ZERO_SIZE_PTR ((void *)16)
+#define ZERO_OR_NULL_PTR(x) ((unsigned long)(x) <= (unsigned long)ZERO_SIZE_PTR)
+#define KMALLOC_MAX_CACHE_SIZE 8192
+void *kmalloc(size_t size, gfp_t gfp);               /* size 0 -> ZERO_SIZE_PTR */
+void *kzalloc(size_t size, gfp_t gfp);
+void *kcalloc(size_t n, size_t size, gfp_t gfp);     /* overflow -> NULL */
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp); /* overflow -> NULL */
+/* In place when new_size fits ksize(p); else allocates, copies, frees. NULL
+ * on failure (p kept); new_size 0 frees p and gives ZERO_SIZE_PTR. */
+void *krealloc(const void *p, size_t new_size, gfp_t gfp);
+/* NULL, ZERO_SIZE_PTR: no-op. A pointer kmalloc never handed out, an
+ * interior pointer or a double free: reported on stderr, refused. */
+void  kfree(const void *p);
+void  kfree_sensitive(const void *p);                /* zeroes ksize(p) bytes, then frees */
+size_t ksize(const void *p);                         /* usable size; 0 for NULL/bad (reported) */
+char *kstrdup(const char *s, gfp_t gfp);             /* NULL s -> NULL */
+void *kmemdup(const void *src, size_t len, gfp_t gfp);
+
 /* ---- mempool: a reserve of min_nr elements for paths that must not fail ---- */
 /* Allocation asks the backend first (without waiting), then takes from the
  * reserve, then asks the backend with the caller's full flags; GFP_KERNEL
@@ -175,6 +198,11 @@ mempool_t *mempool_create_page_pool(int min_nr, int order);
  * (void *)(long)order; a wrong address or order is reported on free. */
 void *mempool_alloc_pages(gfp_t gfp_mask, void *pool_data);
 void  mempool_free_pages(void *element, void *pool_data);
+/* kmalloc objects of `size` bytes (size 0: reported, NULL); the stock pair
+ * takes pool_data = (void *)size. */
+mempool_t *mempool_create_kmalloc_pool(int min_nr, size_t size);
+void *mempool_kmalloc(gfp_t gfp_mask, void *pool_data);
+void  mempool_kfree(void *element, void *pool_data);
 /* Objects of a slab cache; a pointer that is not a kmem_cache: reported, NULL. */
 mempool_t *mempool_create_slab_pool(int min_nr, struct kmem_cache *cache);
 /* The stock slab pair, pool_data = the struct kmem_cache *. */
@@ -245,6 +273,8 @@ void mp_pool_stats(mp_pool_t *pool, struct mp_pool_stats *out);
 int kmem_buddyinfo_write(int fd);
 /* /proc/slabinfo version 2.1, one row per cache, newest first. */
 int kmem_slabinfo_write(int fd);
+/* Page counters, kmalloc's classes and large path, then slabinfo. */
+int kmem_stats_print(int fd);
 
 #ifdef __cplusplus
 }

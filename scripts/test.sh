@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # Crates whose tests also run under Miri (the unsafe core).
-MIRI_CRATES=(kmem-platform kmem-page kmem-slab kmem-genalloc kmem-mempool kmem-arena)
+MIRI_CRATES=(kmem-platform kmem-page kmem-slab kmem-genalloc kmem-mempool kmem-arena kmem-kmalloc)
 # Crates with loom models (tests/loom.rs, built with --cfg loom).
 LOOM_CRATES=(kmem-slab kmem-mempool)
 
@@ -29,7 +29,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "no_std builds of the core crates (warnings are errors)"
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/nostd" \
-    cargo build --no-default-features -p kmem-platform -p kmem-page -p kmem-slab -p kmem-genalloc -p kmem-mempool -p kmem-arena
+    cargo build --no-default-features -p kmem-platform -p kmem-page -p kmem-slab -p kmem-genalloc -p kmem-mempool -p kmem-arena -p kmem-kmalloc
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -9,6 +9,7 @@
 
 pub mod arena;
 pub mod genalloc;
+pub mod kmalloc;
 pub mod mempool;
 pub mod pages;
 pub mod slab;

@@ -277,6 +277,45 @@ pub unsafe extern "C" fn mempool_free_pages(element: *mut c_void, pool_data: *mu
     }
 }
 
+/// `mempool_create_kmalloc_pool`: a pool of `min_nr` kmalloc objects of
+/// `size` bytes (`mempool_kmalloc`/`mempool_kfree`, the size as `pool_data`).
+/// NULL (reported) for size 0.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mempool_create_kmalloc_pool(min_nr: c_int, size: usize) -> *mut mempool_t {
+    if size == 0 {
+        kmem_report!("mempool_create_kmalloc_pool: size 0 (elements would be ZERO_SIZE_PTR)");
+        return ptr::null_mut();
+    }
+    // SAFETY: the stock functions keep the contract for this size.
+    unsafe {
+        mempool_create(
+            min_nr,
+            Some(mempool_kmalloc),
+            Some(mempool_kfree),
+            size as *mut c_void,
+        )
+    }
+}
+
+/// `mempool_kmalloc`: `kmalloc(size, gfp)` with `size` = `pool_data`, or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mempool_kmalloc(gfp: c_uint, pool_data: *mut c_void) -> *mut c_void {
+    kmem_kmalloc::kmalloc(pool_data as usize, Gfp(gfp))
+        .map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+}
+
+/// `mempool_kfree`: `kfree(element)` (NULL: no-op; a pointer kmalloc did not
+/// hand out is reported and refused).
+///
+/// # Safety
+///
+/// `element` came from `mempool_kmalloc` and is not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mempool_kfree(element: *mut c_void, pool_data: *mut c_void) {
+    let _ = pool_data;
+    // SAFETY: per the contract; kfree validates the pointer.
+    let _ = unsafe { kmem_kmalloc::kfree(element.cast()) };
+}
 /// `mempool_alloc_slab`: an object of the `struct kmem_cache *` in
 /// `pool_data` (`kmem_cache_alloc`), or NULL.
 #[unsafe(no_mangle)]

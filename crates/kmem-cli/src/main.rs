@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod layers;
+mod run;
 mod timing;
 
 /// kmem: the Linux kernel's memory pools in user space.
@@ -27,6 +28,12 @@ enum Command {
     Buddyinfo,
     /// Print /proc/slabinfo (version 2.1) for this process's slab caches.
     Slabinfo,
+    /// Run PROGRAM on kmem (LD_PRELOAD of libkmem_preload.so) and print its slabinfo when it exits.
+    Run {
+        /// The program and its arguments (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        program: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
         Command::Report => layers::report_all(&mut out),
         Command::Buddyinfo => layers::pages::buddyinfo(&mut out),
         Command::Slabinfo => layers::slab::slabinfo(&mut out),
+        Command::Run { program } => return run::run(&program, &mut out),
     };
     match r.and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

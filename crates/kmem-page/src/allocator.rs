@@ -66,7 +66,7 @@ impl Default for Config {
 /// ```
 pub struct PageAllocator<S: PageSource = Os> {
     source: S,
-    zone: Mutex<Zone>,
+    pub(crate) zone: Mutex<Zone>,
     /// The watermark (`Config::keep_free_pages`).
     keep_free: AtomicUsize,
     /// `Config::max_pages`.

@@ -5,7 +5,7 @@ use kmem_platform::Os;
 
 use crate::PageAllocator;
 
-static GLOBAL: PageAllocator<Os> = PageAllocator::new_os();
+pub(crate) static GLOBAL: PageAllocator<Os> = PageAllocator::new_os();
 
 /// The process's page allocator over OS memory (what `__get_free_pages` uses).
 ///

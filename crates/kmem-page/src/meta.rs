@@ -15,7 +15,7 @@ use kmem_platform::{Mutex, PAGE_SIZE};
 const CHUNK: usize = 256 * 1024;
 
 /// The chunk being bumped through.
-struct Bump {
+pub(crate) struct Bump {
     /// The current chunk (kept as a pointer so the chunk stays reachable, which
     /// is what Miri's leak check looks for); null before the first chunk.
     chunk: *mut u8,
@@ -26,7 +26,7 @@ struct Bump {
 // SAFETY: the pointer is only followed under the mutex.
 unsafe impl Send for Bump {}
 
-static BUMP: Mutex<Bump> = Mutex::new(Bump {
+pub(crate) static BUMP: Mutex<Bump> = Mutex::new(Bump {
     chunk: ptr::null_mut(),
     used: 0,
 });
@@ -72,7 +72,7 @@ pub(crate) fn alloc_permanent(size: usize, align: usize) -> Option<NonNull<u8>> 
 /// A recycling list of equally sized metadata blocks.
 pub(crate) struct MetaPool {
     size: usize,
-    free: Mutex<*mut u8>,
+    pub(crate) free: Mutex<*mut u8>,
 }
 
 // SAFETY: the free list is only touched under its mutex; the blocks on it are

@@ -53,7 +53,7 @@ struct L2 {
 static L1: [AtomicPtr<L2>; 1 << L1_BITS] =
     [const { AtomicPtr::new(ptr::null_mut()) }; 1 << L1_BITS];
 /// Serialises every change to the registry (readers never take it).
-static GROW: kmem_platform::Mutex<()> = kmem_platform::Mutex::new(());
+pub(crate) static GROW: kmem_platform::Mutex<()> = kmem_platform::Mutex::new(());
 
 #[inline]
 fn split(addr: u64) -> (usize, usize, usize) {

@@ -279,7 +279,7 @@ unsafe impl Sync for ThreadCaches {}
 const _: () = assert!(core::mem::size_of::<ThreadCaches>() <= 2 * kmem_platform::PAGE_SIZE);
 /// Order of a `ThreadCaches` block.
 #[cfg_attr(not(feature = "std"), allow(dead_code))]
-const TC_ORDER: u32 = 1;
+pub(crate) const TC_ORDER: u32 = 1;
 
 /// The barrier a remote thread runs between `freeze` and `wait_quiescent`.
 pub(crate) fn remote_barrier() {
@@ -290,7 +290,7 @@ pub(crate) fn remote_barrier() {
 
 /// Pools for array caches, by limit (SLAB's limits: 1, 8, 24, 54, 120).
 pub(crate) const AC_LIMITS: [u32; 5] = [1, 8, 24, 54, 120];
-static AC_POOLS: [crate::pool::FixedPool; 5] = [
+pub(crate) static AC_POOLS: [crate::pool::FixedPool; 5] = [
     crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[0])),
     crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[1])),
     crate::pool::FixedPool::new(ArrayCache::bytes(AC_LIMITS[2])),
@@ -370,7 +370,7 @@ impl ThreadList {
     }
 
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
-    fn remove(&mut self, t: *mut ThreadCaches) {
+    pub(crate) fn remove(&mut self, t: *mut ThreadCaches) {
         // SAFETY: `t` is live and listed; the list lock is held.
         unsafe {
             let (n, p) = (*(*t).next.get(), *(*t).prev.get());

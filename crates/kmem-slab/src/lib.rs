@@ -86,6 +86,8 @@ mod backend;
 mod cache;
 mod cpu_cache;
 mod error;
+#[cfg(not(loom))]
+mod fork;
 mod info;
 mod list;
 mod node;
@@ -106,6 +108,8 @@ pub use cache::{
 };
 pub use cpu_cache::MAX_CACHES;
 pub use error::SlabError;
+#[cfg(not(loom))]
+pub use fork::{fork_child, fork_parent, fork_prepare};
 pub use info::{
     SLABINFO_HEADER_1, SLABINFO_HEADER_2, SlabInfo, slabinfo_write_fd, write_slabinfo,
     write_slabinfo_row,

@@ -54,6 +54,12 @@ unsafe impl Send for FixedPool {}
 unsafe impl Sync for FixedPool {}
 
 impl FixedPool {
+    /// The raw lock of the pool (for `fork`: taken and released as a whole).
+    pub(crate) fn raw_lock(&self) -> &kmem_platform::RawLock {
+        // SAFETY: the caller only locks and unlocks it as a whole (fork.rs).
+        unsafe { self.state.raw() }
+    }
+
     /// A pool of `chunk`-byte chunks (rounded up to 16), in blocks big enough
     /// for at least 8 chunks.
     pub(crate) const fn new(chunk: usize) -> Self {

@@ -43,6 +43,13 @@ impl<T> Lock<T> {
         }
     }
 
+    /// The raw lock (for `fork`: taken and released as a whole).
+    #[cfg(not(loom))]
+    pub(crate) fn raw(&self) -> &kmem_platform::RawLock {
+        // SAFETY: the caller only locks and unlocks it as a whole (fork.rs).
+        unsafe { self.inner.raw() }
+    }
+
     #[inline]
     pub(crate) fn lock(&self) -> LockGuard<'_, T> {
         #[cfg(not(loom))]

@@ -9,6 +9,7 @@
 //! | page | `kmem-page` | the buddy page allocator ([`page`]) |
 //! | slab | `kmem-slab` | `kmem_cache`: object caches over slabs ([`slab`]) |
 //! | genalloc | `kmem-genalloc` | bitmap allocator over caller-supplied address ranges ([`genalloc`]) |
+//! | kmalloc | `kmem-kmalloc` | size classes `kmalloc-8` … `kmalloc-8k` over slab caches, larger from pages; a `GlobalAlloc` ([`kmalloc`], [`Kmalloc`]) |
 //! | mempool | `kmem-mempool` | a reserve of `min_nr` elements over any backend ([`mempool`]) |
 //! | arena | `kmem-arena` | the region pool, nginx's design ([`arena`]): bump blocks, listed large allocations, cleanups, reset |
 //!
@@ -50,6 +51,13 @@
 //!   go back to the cache in constructed state.
 //! * **reaping** — giving idle objects and free slabs back (`cache_reap`,
 //!   every 2 s / 4 s).
+//! * **size class** — one of kmalloc's object sizes (8, 16, 32, 64, 96, 128,
+//!   192, 256, 512, 1k, 2k, 4k, 8k), each a slab cache named `kmalloc-<size>`;
+//!   a request is rounded up to the first class that holds it.
+//! * **ZERO_SIZE_PTR** — what `kmalloc(0)` returns, `(void *)16`: not NULL (so
+//!   not mistaken for a failure), never dereferenceable; `kfree` ignores it.
+//! * **ksize** — the usable size of a kmalloc allocation: its class's size,
+//!   or its page block's; all of it may be written.
 //! * **gen_pool** — a genalloc pool ([`GenPool`]): address ranges you add
 //!   (device memory, SRAM, file offsets), handed out in granules; the pool
 //!   never touches the memory.
@@ -90,6 +98,11 @@ pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
 pub use kmem_slab as slab;
 
 pub use kmem_slab::{KmemCache, Obj, ObjectCache, SlabError, SlabFlags};
+
+/// kmalloc: size classes over slab caches, large requests from pages.
+pub use kmem_kmalloc as kmalloc;
+
+pub use kmem_kmalloc::{Kmalloc, KmallocError, ZERO_SIZE_PTR};
 
 /// genalloc: the kernel's general-purpose pool over address ranges.
 pub use kmem_genalloc as genalloc;

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 pub mod arena;
 pub mod genalloc;
+pub mod kmalloc;
 pub mod mempool;
 pub mod pages;
 pub mod slab;
@@ -27,6 +28,8 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     pages::report(out)?;
     section(out, "slab layer: kmem_cache")?;
     slab::report(out)?;
+    section(out, "kmalloc: size classes over the slab caches")?;
+    kmalloc::report(out)?;
     section(out, "genalloc: a bitmap pool over address ranges")?;
     genalloc::report(out)?;
     section(out, "mempool: a reserve for paths that must not fail")?;

@@ -1,0 +1,79 @@
+//! [`Kmalloc`]: kmalloc as Rust's global allocator.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+use kmem_page::Gfp;
+
+use crate::class::KMALLOC_MAX_CACHE_SIZE;
+use crate::{kfree, kmalloc_aligned, ksize};
+
+/// kmalloc as a [`GlobalAlloc`]:
+///
+/// ```
+/// #[global_allocator]
+/// static A: kmem_kmalloc::Kmalloc = kmem_kmalloc::Kmalloc::new();
+///
+/// let v: Vec<u64> = (0..1000).collect();
+/// assert!(kmem_page::is_kmem(v.as_ptr() as usize));
+/// ```
+///
+/// Alignments above a class's are served by a larger class whose objects
+/// have them, or by page blocks (aligned to their size); up to 4 MiB.
+/// `alloc_zeroed` uses `__GFP_ZERO` (fresh page blocks are not cleared
+/// again); `realloc` stays in place while the new size fits the bucket.
+/// Nothing on these paths uses the system allocator, so the first
+/// allocation of a thread (which sets up its array caches) cannot recurse.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Kmalloc {
+    _private: (),
+}
+
+impl Kmalloc {
+    /// The allocator (a unit: every instance shares the process's caches).
+    pub const fn new() -> Self {
+        Kmalloc { _private: () }
+    }
+}
+
+const GFP: Gfp = Gfp(Gfp::KERNEL.0 | Gfp::NOWARN.0);
+
+// SAFETY: every pointer returned is a fresh kmalloc allocation of at least
+// `layout.size()` bytes aligned to `layout.align()` (see `kmalloc_aligned`),
+// or null; `dealloc` and `realloc` take only such pointers.
+unsafe impl GlobalAlloc for Kmalloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        kmalloc_aligned(layout.size().max(1), layout.align(), GFP)
+            .map_or(ptr::null_mut(), |p| p.as_ptr())
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        kmalloc_aligned(layout.size().max(1), layout.align(), GFP | Gfp::ZERO)
+            .map_or(ptr::null_mut(), |p| p.as_ptr())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+        // SAFETY: `p` came from this allocator (GlobalAlloc's contract).
+        let _ = unsafe { kfree(p) };
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old = ksize(p).unwrap_or(0);
+        if new_size <= old && (old <= KMALLOC_MAX_CACHE_SIZE || new_size > old / 4) {
+            return p;
+        }
+        let Ok(q) = kmalloc_aligned(new_size.max(1), layout.align(), GFP) else {
+            return ptr::null_mut();
+        };
+        // SAFETY: both allocations hold at least `min(old size, new_size)`
+        // bytes and do not overlap; `p` is given up by the caller.
+        unsafe {
+            ptr::copy_nonoverlapping(p, q.as_ptr(), layout.size().min(new_size));
+            let _ = kfree(p);
+        }
+        q.as_ptr()
+    }
+}

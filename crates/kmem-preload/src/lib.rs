@@ -1,0 +1,327 @@
+//! # libkmem_preload.so — malloc over kmem's kmalloc
+//!
+//! `LD_PRELOAD=target/release/libkmem_preload.so PROGRAM` runs any
+//! dynamically linked program on kmem: `malloc`, `free`, `calloc`,
+//! `realloc`, `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
+//! `valloc`, `pvalloc` and `malloc_usable_size` are kmalloc's size classes
+//! and page blocks. kmem's whole C ABI (`kmem.h`) is exported as well.
+//!
+//! Where such libraries usually break:
+//!
+//! * **start-up** — nothing is set up before the first `malloc`, which may
+//!   come from the dynamic loader before any constructor ran: the kmalloc
+//!   caches are created on first use from kmem's own pages, with no
+//!   allocation and no call back into `malloc`. The constructor only reads
+//!   the `KMEM_*` variables (`getenv`, no allocation) and registers the
+//!   `fork` handlers.
+//! * **TLS** — the slab layer's per-thread slot is a `const`-initialised
+//!   `thread_local!` holding a plain pointer: no destructor registration,
+//!   no lazy initialisation, so the first access of a thread never
+//!   allocates. In a `cdylib` it uses the general-dynamic model (a call to
+//!   `__tls_get_addr`, which for a library loaded at start-up finds its
+//!   block in static TLS without allocating); initial-exec would save that
+//!   call but cannot be set per crate on stable cargo (see
+//!   docs/BENCHMARKS.md for what it costs).
+//! * **thread exit** — a `pthread_key_create` destructor (the slab layer's)
+//!   flushes the thread's array caches back to the slabs.
+//! * **fork** — `pthread_atfork` handlers take every allocator lock and stop
+//!   every other thread's fast path before `fork`, release them in the
+//!   parent, and reset them in the child (whose only thread then gives the
+//!   caches of the vanished threads back): see [`kmem_kmalloc::fork`].
+//! * **failure** — `errno = ENOMEM` and NULL; `calloc`/`reallocarray`
+//!   overflow is ENOMEM; huge sizes fail cleanly; `malloc(0)` is a unique
+//!   minimal object (as glibc's).
+//! * **foreign pointers** — `free` of a pointer kmem never handed out is
+//!   refused with one `kmem:` line on stderr, not a crash.
+//!
+//! It prints nothing unless asked: `KMEM_SHOW_STATS=1` prints the stats
+//! and slabinfo to stderr at exit; `KMEM_SLABINFO=PATH` writes slabinfo to
+//! PATH at exit.
+
+pub use kmem_capi;
+
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kmem_kmalloc as km;
+use kmem_page::Gfp;
+use kmem_platform::diag::set_errno;
+
+/// Flags of every malloc-family allocation: may wait for memory, no report
+/// on failure (malloc reports through errno).
+const GFP: Gfp = Gfp(Gfp::KERNEL.0 | Gfp::NOWARN.0);
+/// The smallest alignment the malloc family promises (`alignof(max_align_t)`
+/// for sizes of 16 bytes and more; smaller objects get 8).
+const PAGE: usize = kmem_platform::PAGE_SIZE;
+
+#[inline(always)]
+fn ret(r: Result<core::ptr::NonNull<u8>, km::KmallocError>) -> *mut c_void {
+    match r {
+        Ok(p) => p.as_ptr().cast(),
+        Err(_) => nomem(),
+    }
+}
+
+#[cold]
+fn nomem() -> *mut c_void {
+    set_errno(libc::ENOMEM);
+    ptr::null_mut()
+}
+
+/// `malloc(size)`: a kmalloc object; `malloc(0)` is a unique 8-byte object.
+///
+/// # Safety
+///
+/// None (C's contract).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    ret(km::kmalloc(size.max(1), GFP))
+}
+
+/// `free(p)`: NULL is a no-op; a pointer kmem never handed out is refused
+/// with a report.
+///
+/// # Safety
+///
+/// `p` is not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    // SAFETY: C's contract; kfree checks the pointer.
+    let _ = unsafe { km::kfree(p.cast()) };
+}
+
+/// `calloc(n, size)`: zeroed; ENOMEM on overflow.
+///
+/// # Safety
+///
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    match n.checked_mul(size) {
+        Some(b) => ret(km::kzalloc(b.max(1), GFP)),
+        None => nomem(),
+    }
+}
+
+/// `realloc(p, size)`: in place while the size fits the bucket; NULL `p` is
+/// malloc; size 0 frees `p` and returns NULL (as glibc). On failure NULL,
+/// ENOMEM, and `p` is untouched.
+///
+/// # Safety
+///
+/// `p` is NULL or live from this malloc; if the result differs, `p` is gone.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    if p.is_null() {
+        return ret(km::kmalloc(size.max(1), GFP));
+    }
+    if size == 0 {
+        // SAFETY: C's contract.
+        unsafe { free(p) };
+        return ptr::null_mut();
+    }
+    // SAFETY: C's contract; krealloc checks the pointer (ksize) first.
+    match unsafe { km::krealloc(p.cast(), size, GFP) } {
+        Ok(q) => q.as_ptr().cast(),
+        Err(km::KmallocError::NoMemory { .. }) => nomem(),
+        Err(_) => {
+            set_errno(libc::EINVAL);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `reallocarray(p, n, size)`: `realloc(p, n * size)`, ENOMEM on overflow.
+///
+/// # Safety
+///
+/// As for [`realloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    match n.checked_mul(size) {
+        // SAFETY: passed on.
+        Some(b) => unsafe { realloc(p, b) },
+        None => nomem(),
+    }
+}
+
+fn aligned(align: usize, size: usize) -> *mut c_void {
+    ret(km::kmalloc_aligned(size.max(1), align, GFP))
+}
+
+/// `posix_memalign(&p, align, size)`: 0, EINVAL (alignment not a power of
+/// two multiple of `sizeof(void *)`) or ENOMEM.
+///
+/// # Safety
+///
+/// `memptr` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_memalign(
+    memptr: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> c_int {
+    if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
+        return libc::EINVAL;
+    }
+    match km::kmalloc_aligned(size.max(1), align, GFP) {
+        Ok(p) => {
+            // SAFETY: C's contract.
+            unsafe { *memptr = p.as_ptr().cast() };
+            0
+        }
+        Err(_) => libc::ENOMEM,
+    }
+}
+
+/// `aligned_alloc(align, size)`: NULL with EINVAL if `align` is not a power of two.
+///
+/// # Safety
+///
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    if !align.is_power_of_two() {
+        set_errno(libc::EINVAL);
+        return ptr::null_mut();
+    }
+    aligned(align, size)
+}
+
+/// `memalign(align, size)`: an alignment that is not a power of two is
+/// rounded up to one (as glibc).
+///
+/// # Safety
+///
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    let align = align
+        .max(1)
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX);
+    if align == usize::MAX {
+        return nomem();
+    }
+    aligned(align, size)
+}
+
+/// `valloc(size)`: page-aligned.
+///
+/// # Safety
+///
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    aligned(PAGE, size)
+}
+
+/// `pvalloc(size)`: page-aligned, the size rounded up to whole pages.
+///
+/// # Safety
+///
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    match size.max(1).checked_next_multiple_of(PAGE) {
+        Some(n) => aligned(PAGE, n),
+        None => nomem(),
+    }
+}
+
+/// `malloc_usable_size(p)`: the bucket's size (all usable); 0 for NULL.
+///
+/// # Safety
+///
+/// None: the pointer is checked through the page descriptors.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+    km::ksize(p.cast()).unwrap_or(0)
+}
+
+// ---- start-up and exit -------------------------------------------------
+
+static SHOW_STATS: AtomicBool = AtomicBool::new(false);
+/// `KMEM_SLABINFO`'s path, NUL-terminated (empty: not set). Written once by
+/// the constructor before any other thread can exist.
+static mut SLABINFO_PATH: [u8; 4096] = [0; 4096];
+
+unsafe extern "C" fn atfork_prepare() {
+    km::fork::prepare();
+}
+unsafe extern "C" fn atfork_parent() {
+    // SAFETY: after `prepare`, on the forking thread.
+    unsafe { km::fork::parent() };
+}
+unsafe extern "C" fn atfork_child() {
+    // SAFETY: in the child, first thing after fork.
+    unsafe { km::fork::child() };
+}
+
+/// The constructor: reads the `KMEM_*` variables (no allocation) and
+/// registers the `fork` handlers.
+extern "C" fn kmem_preload_init() {
+    // SAFETY: getenv with NUL-terminated names; the results are read at once,
+    // before the program can change its environment.
+    unsafe {
+        let s = libc::getenv(c"KMEM_SHOW_STATS".as_ptr());
+        if !s.is_null() && *s != 0 && *s != b'0' as c_char {
+            SHOW_STATS.store(true, Ordering::Relaxed);
+        }
+        let p = libc::getenv(c"KMEM_SLABINFO".as_ptr());
+        if !p.is_null() {
+            let path = &mut *ptr::addr_of_mut!(SLABINFO_PATH);
+            let mut i = 0;
+            while i + 1 < path.len() && *p.add(i) != 0 {
+                path[i] = *p.add(i) as u8;
+                i += 1;
+            }
+            path[i] = 0;
+        }
+        libc::pthread_atfork(
+            Some(atfork_prepare),
+            Some(atfork_parent),
+            Some(atfork_child),
+        );
+    }
+}
+
+/// The destructor: the reports `KMEM_SHOW_STATS` and `KMEM_SLABINFO` ask for.
+extern "C" fn kmem_preload_fini() {
+    if SHOW_STATS.load(Ordering::Relaxed) {
+        let _ = kmem_capi::kmalloc::stats_print(2);
+    }
+    // SAFETY: written only by the constructor.
+    let path = unsafe { &*ptr::addr_of!(SLABINFO_PATH) };
+    if path[0] != 0 {
+        // SAFETY: a NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr().cast(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd >= 0 {
+            let _ = kmem_slab_write(fd);
+            // SAFETY: our descriptor.
+            unsafe { libc::close(fd) };
+        } else {
+            kmem_platform::kmem_report!("KMEM_SLABINFO: cannot open the file for writing");
+        }
+    }
+}
+
+fn kmem_slab_write(fd: c_int) -> c_int {
+    // SAFETY: `fd` is open for writing.
+    unsafe { kmem_capi::slab::kmem_slabinfo_write(fd) }
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INIT: extern "C" fn() = kmem_preload_init;
+
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static FINI: extern "C" fn() = kmem_preload_fini;
