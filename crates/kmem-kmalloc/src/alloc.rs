@@ -101,13 +101,38 @@ fn kmalloc_large(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     alloc_pages(size, gfp)
 }
 
+/// What kmalloc writes into the owner word of its large blocks' head page
+/// descriptors. Other layers mark blocks `PageKind::Large` too (the region
+/// pool's large blocks carry its pool id there), so `kfree` and `ksize` only
+/// take a large block whose owner word is this tag.
+static LARGE_TAG: u8 = 0;
+
+#[inline]
+fn large_tag() -> usize {
+    &LARGE_TAG as *const u8 as usize
+}
+
+/// Whether `b` is a large block of kmalloc's own (not of another layer).
+#[inline]
+fn is_kmalloc_large(b: &BlockRef) -> bool {
+    b.desc.kind() == PageKind::Large && b.desc.owner() == large_tag()
+}
+
+/// Marks a freshly allocated large block as kmalloc's.
+fn tag_large(p: NonNull<u8>) {
+    if let Some(b) = kmem_page::lookup_block(p.as_ptr() as usize) {
+        b.desc.set_owner(large_tag());
+    }
+}
+
 /// A large allocation: a block of the order that holds `size` (aligned to
 /// its own size), or a huge mapping (aligned to 4 MiB) above the largest order.
 fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     let pages = kmem_page::global();
     let order = get_order(size);
     let r = if order <= MAX_PAGE_ORDER {
-        pages.alloc_kind(order, gfp, PageKind::Large).inspect(|_| {
+        pages.alloc_kind(order, gfp, PageKind::Large).inspect(|&p| {
+            tag_large(p);
             LARGE.allocs.fetch_add(1, Ordering::Relaxed);
             LARGE
                 .bytes
@@ -116,7 +141,8 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     } else if size > isize::MAX as usize {
         Err(kmem_page::PageError::TooLarge { size })
     } else {
-        pages.alloc_huge(size, gfp).inspect(|_| {
+        pages.alloc_huge(size, gfp).inspect(|&p| {
+            tag_large(p);
             LARGE.huge_allocs.fetch_add(1, Ordering::Relaxed);
             LARGE.huge_bytes.fetch_add(
                 size.next_multiple_of(kmem_platform::PAGE_SIZE),
@@ -213,8 +239,7 @@ pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
 #[cold]
 #[inline(never)]
 unsafe fn kfree_large(addr: usize, b: BlockRef) -> Result<(), KmallocError> {
-    let kind = b.desc.kind();
-    if kind != PageKind::Large {
+    if !is_kmalloc_large(&b) {
         return Err(bad_free_kind(addr, b));
     }
     if b.addr != addr {
@@ -319,7 +344,7 @@ pub fn ksize(p: *const u8) -> Result<usize, KmallocError> {
             Some(c) => Ok(KMALLOC_SIZES[c]),
             None => Err(bad_ksize(addr, Some(b))),
         },
-        PageKind::Large if b.addr == addr => Ok(b.size),
+        PageKind::Large if b.addr == addr && is_kmalloc_large(&b) => Ok(b.size),
         _ => Err(bad_ksize(addr, Some(b))),
     }
 }
@@ -338,7 +363,7 @@ fn bad_ksize(addr: usize, b: Option<BlockRef>) -> KmallocError {
                 KmallocError::NotKmem { addr }
             }
         }
-        Some(b) if b.desc.kind() == PageKind::Large => {
+        Some(b) if is_kmalloc_large(&b) => {
             kmem_report!(
                 "ksize: {addr:#x} points {} bytes into the large kmalloc block at {:#x}",
                 addr - b.addr,

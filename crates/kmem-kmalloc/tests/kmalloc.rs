@@ -281,3 +281,40 @@ fn frees_from_other_threads() {
     .join()
     .unwrap();
 }
+
+/// Other layers mark their big blocks `Large` too (the region pool does, with
+/// its pool in the owner word): kfree and ksize must refuse them, not free
+/// memory another pool still lists.
+#[test]
+fn large_blocks_of_another_layer_are_refused() {
+    let pages = kmem_page::global();
+    let other = pages
+        .alloc_kind(2, Gfp::KERNEL, kmem_page::PageKind::Large)
+        .unwrap();
+    let d = kmem_page::lookup(other.as_ptr() as usize).unwrap();
+    d.set_owner(0x1234_5000); // another pool's id
+    let before = pages.stats().allocated_pages;
+    let (r, reports) = capture(|| {
+        // SAFETY: refused: the block is not kmalloc's.
+        unsafe { kfree(other.as_ptr()) }
+    });
+    assert!(matches!(r, Err(KmallocError::NotKmalloc { .. })), "{r:?}");
+    assert!(
+        reports.iter().any(|l| l.contains("not from kmalloc")),
+        "{reports:?}"
+    );
+    let (r, _) = capture(|| ksize(other.as_ptr()));
+    assert!(r.is_err());
+    assert_eq!(pages.stats().allocated_pages, before, "nothing was freed");
+    // kmalloc's own large blocks still work.
+    let mine = kmalloc(20_000, Gfp::KERNEL).unwrap();
+    assert_eq!(ksize(mine.as_ptr()).unwrap(), 32768);
+    // SAFETY: a live kmalloc allocation.
+    unsafe { kfree(mine.as_ptr()).unwrap() };
+    // SAFETY: the block belongs to this test, allocated above as Large.
+    unsafe {
+        pages
+            .free_kind(other, 2, kmem_page::PageKind::Large)
+            .unwrap()
+    };
+}

@@ -22,7 +22,9 @@ pub enum PageKind {
     Pages = 2,
     /// The first page of a slab (owned by a slab cache).
     Slab = 3,
-    /// The first page of a large `kmalloc` allocation (above the largest size class).
+    /// The first page of a large allocation of an upper layer: kmalloc above
+    /// its largest size class, or a region pool's large block. Its owner word
+    /// says whose it is.
     Large = 4,
     /// A page of metadata carved from a caller-supplied region; never handed out.
     Reserved = 5,
@@ -54,7 +56,7 @@ impl PageKind {
             PageKind::Tail => "tail",
             PageKind::Pages => "pages",
             PageKind::Slab => "slab",
-            PageKind::Large => "large kmalloc",
+            PageKind::Large => "large block",
             PageKind::Reserved => "reserved",
             PageKind::Cached => "free (per-cpu list)",
         }
