@@ -24,9 +24,11 @@ struct Cli {
 enum Command {
     /// Run the built-in workload through every layer and report (the default).
     Report,
-    /// Print /proc/buddyinfo-style free blocks per order of this process's page allocator.
+    /// Run the built-in workloads quietly, then print the page allocator's
+    /// free blocks per order (/proc/buddyinfo layout).
     Buddyinfo,
-    /// Print /proc/slabinfo (version 2.1) for this process's slab caches.
+    /// Run the built-in workloads quietly, then print /proc/slabinfo (version
+    /// 2.1) for the caches they leave (use `kmem run` for a program's).
     Slabinfo,
     /// Run PROGRAM on kmem (LD_PRELOAD of libkmem_preload.so) and print its slabinfo when it exits.
     Run {
@@ -42,8 +44,8 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let r = match cli.command.unwrap_or(Command::Report) {
         Command::Report => layers::report_all(&mut out),
-        Command::Buddyinfo => layers::pages::buddyinfo(&mut out),
-        Command::Slabinfo => layers::slab::slabinfo(&mut out),
+        Command::Buddyinfo => layers::warm_up().and_then(|()| layers::pages::buddyinfo(&mut out)),
+        Command::Slabinfo => layers::warm_up().and_then(|()| layers::slab::slabinfo(&mut out)),
         Command::Run { program } => return run::run(&program, &mut out),
     };
     match r.and_then(|_| out.flush()) {

@@ -39,6 +39,16 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs the page, slab and kmalloc sections' workloads with their output
+/// discarded, so that `kmem buddyinfo` and `kmem slabinfo` have something to
+/// show (the kmalloc caches outlive their workload).
+pub fn warm_up() -> io::Result<()> {
+    let mut sink = io::sink();
+    pages::report(&mut sink)?;
+    slab::report(&mut sink)?;
+    kmalloc::report(&mut sink)
+}
+
 /// Prints a section heading.
 pub fn section(out: &mut dyn Write, title: &str) -> io::Result<()> {
     writeln!(out)?;
