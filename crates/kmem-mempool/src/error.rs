@@ -26,6 +26,12 @@ pub enum MempoolError {
         /// The value given.
         min_nr: usize,
     },
+    /// A kmalloc pool's element size is 0 (`kmalloc(0)` is `ZERO_SIZE_PTR`,
+    /// which holds nothing) or larger than any allocation can be.
+    BadSize {
+        /// The size given.
+        size: usize,
+    },
     /// No pages for the reserve's slot array.
     NoReserveArray {
         /// The slots needed.
@@ -72,6 +78,12 @@ impl fmt::Display for MempoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             MempoolError::InvalidMinNr { min_nr } => write!(f, "min_nr {min_nr} is not allowed"),
+            MempoolError::BadSize { size } => {
+                write!(
+                    f,
+                    "element size {size} cannot be a kmalloc pool's (0, or too large)"
+                )
+            }
             MempoolError::TooLarge { min_nr } => {
                 write!(
                     f,

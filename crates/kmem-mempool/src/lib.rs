@@ -69,4 +69,4 @@ pub use kmem_page::Gfp;
 pub use mempool::{Mempool, RETRY_INTERVAL};
 pub use pool::MAX_MIN_NR;
 pub use stats::MempoolStats;
-pub use stock::{Page, PageBackend, SlabBackend, SlabObject};
+pub use stock::{KmallocBackend, KmallocObject, Page, PageBackend, SlabBackend, SlabObject};

@@ -10,12 +10,11 @@
 //! * **slab cache** — [`SlabBackend`]: objects of a [`KmemCache`], the backend
 //!   of `mempool_create_slab_pool` (the C pair `mempool_alloc_slab`/
 //!   `mempool_free_slab`, with the cache as `pool_data`).
-//! * **kmalloc size** — *not here yet*: it depends on the kmalloc layer. It
-//!   will be one more `Backend` impl here (`KmallocBackend` holding the size)
-//!   plus the C pair `mempool_kmalloc`/`mempool_kfree` (`pool_data` = the
-//!   size), and `mempool_create_kmalloc_pool` is then `mempool_create` with
-//!   that pair, exactly as the page and slab pools are. Nothing else in the
-//!   pool changes: it only ever sees the [`Backend`] trait.
+//! * **kmalloc size** — [`KmallocBackend`]: `kmalloc(size)` / `kfree`, the
+//!   backend of `mempool_create_kmalloc_pool` (the C pair `mempool_kmalloc`/
+//!   `mempool_kfree`, with the size as `pool_data`).
+//!
+//! The pool itself only ever sees the [`Backend`] trait.
 
 use core::fmt;
 use core::ptr::NonNull;
@@ -237,6 +236,86 @@ impl<'p> crate::Element<'p, SlabBackend<'_>> {
     /// The whole object, writable.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
         let len = self.pool().backend().cache().object_size();
+        // SAFETY: as above, and `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.as_ptr().cast::<u8>().as_ptr(), len) }
+    }
+}
+
+/// The first byte of a kmalloc element (the whole element is
+/// [`KmallocBackend::size`] bytes, [`Element::as_bytes_mut`](crate::Element::as_bytes_mut)).
+#[repr(C)]
+pub struct KmallocObject(pub u8);
+
+/// `size`-byte allocations from kmalloc: the backend of
+/// `mempool_create_kmalloc_pool(min_nr, size)`.
+///
+/// ```
+/// use kmem_mempool::{KmallocBackend, Mempool};
+/// let pool = Mempool::new(4, KmallocBackend::new(200)?)?;   // four 200-byte buffers held back
+/// let mut buf = pool.alloc();
+/// buf.as_bytes_mut().fill(7);
+/// assert_eq!(buf.as_bytes().len(), 200);
+/// # Ok::<(), kmem_mempool::MempoolError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct KmallocBackend {
+    size: usize,
+}
+
+impl KmallocBackend {
+    /// Elements of `size` bytes. Size 0 is refused (kmalloc would hand out
+    /// `ZERO_SIZE_PTR`, which cannot hold anything).
+    ///
+    /// ```
+    /// assert!(kmem_mempool::KmallocBackend::new(0).is_err());
+    /// ```
+    pub fn new(size: usize) -> Result<Self, crate::MempoolError> {
+        if size == 0 || size > isize::MAX as usize {
+            return Err(crate::MempoolError::BadSize { size });
+        }
+        Ok(KmallocBackend { size })
+    }
+
+    /// Bytes per element.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+// SAFETY: kmalloc hands each allocation to one owner, at least `size` bytes,
+// aligned for any object of that size; its bytes are initialised (pages are
+// zero when fresh and only ever written); `kfree` finds the owner itself.
+unsafe impl Backend for KmallocBackend {
+    type Elem = KmallocObject;
+    #[inline]
+    fn alloc(&self, gfp: Gfp) -> Option<NonNull<KmallocObject>> {
+        kmem_kmalloc::kmalloc(self.size, gfp)
+            .ok()
+            .map(NonNull::cast)
+    }
+    #[inline]
+    unsafe fn free(&self, elem: NonNull<KmallocObject>) {
+        // SAFETY: `elem` came from `kmalloc` (our contract); `kfree` checks
+        // it anyway and reports (and refuses) anything else.
+        let _ = unsafe { kmem_kmalloc::kfree(elem.as_ptr().cast::<u8>()) };
+    }
+    fn describe(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write!(out, "kmalloc {} bytes", self.size)
+    }
+}
+
+impl<'p> crate::Element<'p, KmallocBackend> {
+    /// The whole element ([`KmallocBackend::size`] bytes).
+    pub fn as_bytes(&self) -> &[u8] {
+        let len = self.pool().backend().size();
+        // SAFETY: the element is an allocation of at least `len` initialised
+        // bytes owned by this handle.
+        unsafe { core::slice::from_raw_parts(self.as_ptr().cast::<u8>().as_ptr(), len) }
+    }
+
+    /// The whole element, writable.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.pool().backend().size();
         // SAFETY: as above, and `&mut self` makes the access exclusive.
         unsafe { core::slice::from_raw_parts_mut(self.as_ptr().cast::<u8>().as_ptr(), len) }
     }
