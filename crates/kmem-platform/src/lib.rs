@@ -32,6 +32,7 @@ pub mod lock;
 #[cfg(miri)]
 mod miri_roots;
 mod os;
+pub mod process;
 mod source;
 #[cfg(feature = "std")]
 mod test_source;

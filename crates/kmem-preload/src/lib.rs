@@ -40,7 +40,7 @@
 
 pub use kmem_capi;
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_int, c_void};
 use core::ptr;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -262,29 +262,27 @@ unsafe extern "C" fn atfork_child() {
 /// The constructor: reads the `KMEM_*` variables (no allocation) and
 /// registers the `fork` handlers.
 extern "C" fn kmem_preload_init() {
-    // SAFETY: getenv with NUL-terminated names; the results are read at once,
-    // before the program can change its environment.
-    unsafe {
-        let s = libc::getenv(c"KMEM_SHOW_STATS".as_ptr());
-        if !s.is_null() && *s != 0 && *s != b'0' as c_char {
-            SHOW_STATS.store(true, Ordering::Relaxed);
-        }
-        let p = libc::getenv(c"KMEM_SLABINFO".as_ptr());
-        if !p.is_null() {
-            let path = &mut *ptr::addr_of_mut!(SLABINFO_PATH);
-            let mut i = 0;
-            while i + 1 < path.len() && *p.add(i) != 0 {
-                path[i] = *p.add(i) as u8;
-                i += 1;
-            }
-            path[i] = 0;
-        }
-        libc::pthread_atfork(
-            Some(atfork_prepare),
-            Some(atfork_parent),
-            Some(atfork_child),
-        );
+    use kmem_platform::process;
+    // SAFETY: constructors run before the program's code, so nothing changes
+    // the environment while we read it; the values are copied at once.
+    let (show, slabinfo) = unsafe {
+        (
+            process::getenv(c"KMEM_SHOW_STATS"),
+            process::getenv(c"KMEM_SLABINFO"),
+        )
+    };
+    if show.is_some_and(|s| !s.is_empty() && s[0] != b'0') {
+        SHOW_STATS.store(true, Ordering::Relaxed);
     }
+    if let Some(p) = slabinfo {
+        // SAFETY: only this constructor writes SLABINFO_PATH, before any
+        // other thread exists.
+        let path = unsafe { &mut *ptr::addr_of_mut!(SLABINFO_PATH) };
+        let n = p.len().min(path.len() - 1);
+        path[..n].copy_from_slice(&p[..n]);
+        path[n] = 0;
+    }
+    process::at_fork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /// The destructor: the reports `KMEM_SHOW_STATS` and `KMEM_SLABINFO` ask for.
@@ -295,20 +293,19 @@ extern "C" fn kmem_preload_fini() {
     // SAFETY: written only by the constructor.
     let path = unsafe { &*ptr::addr_of!(SLABINFO_PATH) };
     if path[0] != 0 {
-        // SAFETY: a NUL-terminated path.
-        let fd = unsafe {
-            libc::open(
-                path.as_ptr().cast(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                0o644,
-            )
+        let Ok(path) = core::ffi::CStr::from_bytes_until_nul(path) else {
+            return;
         };
-        if fd >= 0 {
-            let _ = kmem_slab_write(fd);
-            // SAFETY: our descriptor.
-            unsafe { libc::close(fd) };
-        } else {
-            kmem_platform::kmem_report!("KMEM_SLABINFO: cannot open the file for writing");
+        match kmem_platform::process::create_file(path) {
+            Ok(fd) => {
+                let _ = kmem_slab_write(fd);
+                kmem_platform::process::close_fd(fd);
+            }
+            Err(e) => {
+                kmem_platform::kmem_report!(
+                    "KMEM_SLABINFO: cannot open the file for writing (errno {e})"
+                )
+            }
         }
     }
 }
