@@ -50,6 +50,7 @@ mod alloc;
 mod caches;
 mod class;
 mod error;
+#[cfg(not(loom))]
 pub mod fork;
 mod global;
 mod helpers;
