@@ -10,28 +10,8 @@ use kmem_arena::{Arena, BlockInfo, FreeError, MP_ALIGNMENT, Pool};
 use kmem_page::{Config, PageAllocator};
 use kmem_platform::TestPlatform;
 
-/// A page allocator of this test's own (heap-backed, so Miri can run it),
-/// giving wholly free regions straight back.
-macro_rules! pages {
-    () => {
-        PageAllocator::with_config(
-            TestPlatform::new(),
-            Config {
-                keep_free_pages: 0,
-                max_pages: usize::MAX,
-            },
-        )
-    };
-    ($max:expr) => {
-        PageAllocator::with_config(
-            TestPlatform::new(),
-            Config {
-                keep_free_pages: 0,
-                max_pages: $max,
-            },
-        )
-    };
-}
+#[macro_use]
+mod common;
 
 fn blocks<P: kmem_arena::PageBackend>(pool: &Pool<P>) -> Vec<BlockInfo> {
     let mut v = Vec::new();
