@@ -87,8 +87,14 @@ pub(crate) struct CacheInner {
     pub(crate) align: u32,
     /// Bytes at a slab's end that no object uses (before colouring).
     pub(crate) left_over: u32,
-    /// Creation flags.
+    /// Creation flags, with the debug flags the global configuration added
+    /// (and `POISON` dropped if there is a constructor).
     pub(crate) flags: SlabFlags,
+    /// Where each object's red zones and tracking records lie (all zero
+    /// without debug flags). A cache with `debug.on()` has `limit == 0`: no
+    /// per-thread or shared array, so every call takes the slow path, where
+    /// the checks run. Fixed.
+    pub(crate) debug: crate::debug::DebugLayout,
     /// Where slabs come from.
     pub(crate) pages: &'static dyn SlabPages,
     /// Runs on every object when its slab is created.
@@ -161,6 +167,7 @@ impl CacheGeometry {
         if size == 0 || size > MAX_OBJECT_SIZE {
             return Err(SlabError::BadSize { size });
         }
+        let object_size = size;
         if align != 0 && (!align.is_power_of_two() || align > PAGE_SIZE) {
             return Err(SlabError::BadAlign { align });
         }
@@ -176,11 +183,22 @@ impl CacheGeometry {
             align = align.max(ralign);
         }
         size = size.next_multiple_of(align);
+        // Debug caches: red zones and tracking records around each object
+        // (crate::debug), and no per-thread caching (limit 0, below).
+        let debug = crate::debug::DebugLayout::compute(object_size, align, flags);
+        if debug.on() {
+            size = debug.stride.max(size);
+            if size > MAX_OBJECT_SIZE {
+                return Err(SlabError::BadSize { size });
+            }
+        }
         let colour_off = CACHE_LINE.max(align);
         let (order, num, left_over) =
             calculate_slab_order(size).ok_or(SlabError::BadSize { size })?;
         // enable_cpucache(): the tunables by object size.
-        let limit = if size > 131072 {
+        let limit = if debug.on() {
+            0
+        } else if size > 131072 {
             1
         } else if size > PAGE_SIZE {
             8
@@ -191,7 +209,7 @@ impl CacheGeometry {
         } else {
             120
         };
-        let shared = if size <= PAGE_SIZE && nr_cpus > 1 {
+        let shared = if size <= PAGE_SIZE && nr_cpus > 1 && !debug.on() {
             8
         } else {
             0
@@ -325,6 +343,21 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
         self.flags = flags;
         self
     }
+    /// Turns on debug checks for this cache (the debug bits of `flags`:
+    /// [`SlabFlags::CONSISTENCY_CHECKS`], [`SlabFlags::RED_ZONE`],
+    /// [`SlabFlags::POISON`], [`SlabFlags::STORE_USER`]; see [`crate::debug`]),
+    /// on top of its other flags and of the global configuration.
+    ///
+    /// ```
+    /// use kmem_slab::{KmemCache, SlabFlags};
+    /// let c = KmemCache::builder("builder_debug", 32).debug(SlabFlags::RED_ZONE).create().unwrap();
+    /// assert!(c.flags().contains(SlabFlags::RED_ZONE));
+    /// assert_eq!(c.geometry().limit, 0, "debug caches take the slow path");
+    /// ```
+    pub fn debug(mut self, flags: SlabFlags) -> Self {
+        self.flags = self.flags | flags.intersection(SlabFlags::DEBUG_ALL);
+        self
+    }
     /// Take slabs from `pages` instead of [`kmem_page::global()`].
     pub fn pages(mut self, pages: &'static dyn SlabPages) -> Self {
         self.pages = Some(pages);
@@ -352,12 +385,15 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
 
     /// Creates the cache (`kmem_cache_create`).
     pub fn create(self) -> Result<KmemCache, SlabError> {
-        let g = CacheGeometry::compute(
-            self.size,
-            self.align,
-            self.flags,
-            kmem_platform::cpu::nr_cpus(),
-        )?;
+        let mut flags = self.flags | crate::debug::global_flags_for(self.name);
+        if self.ctor.is_some() {
+            // Free objects of a cache with a constructor hold constructed
+            // state: never poisoned (as in SLUB).
+            flags = flags.without(SlabFlags::POISON);
+        }
+        let g =
+            CacheGeometry::compute(self.size, self.align, flags, kmem_platform::cpu::nr_cpus())?;
+        let debug = crate::debug::DebugLayout::compute(self.size, g.align, flags);
         let pages = self.pages.unwrap_or_else(crate::backend::global_pages);
         crate::reap::register_shrinker_once();
 
@@ -428,7 +464,8 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
                 object_size: self.size as u32,
                 align: g.align as u32,
                 left_over: g.left_over as u32,
-                flags: self.flags,
+                flags,
+                debug,
                 pages,
                 ctor,
                 dtor: self.dtor,
@@ -457,6 +494,7 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
         if let Some(b) = kmem_page::lookup_block(base as usize) {
             b.desc.set_owner(base as usize ^ CACHE_MAGIC);
         }
+        crate::debug::cache_created(flags);
         Ok(KmemCache {
             // SAFETY: `inner` is non-null (from a block).
             inner: unsafe { NonNull::new_unchecked(inner) },
@@ -515,8 +553,11 @@ impl CacheInner {
         // live slabs (set before the owner word, cleared before the slab is freed).
         let s_mem = unsafe { (*s).s_mem };
         let off = addr.wrapping_sub(s_mem);
+        if off >= self.slab_bytes {
+            return Err(self.bad_free(addr, Some(b)));
+        }
         let idx = ((off as u64 * self.recip) >> 32) as usize;
-        if off >= self.slab_bytes || idx * self.size as usize != off {
+        if idx * self.size as usize != off {
             return Err(self.bad_free(addr, Some(b)));
         }
         // SAFETY: `idx < num` (off < num * size).
@@ -588,9 +629,16 @@ impl CacheInner {
     /// The allocation slow path (Linux `cache_alloc_refill`): refill the
     /// thread's array from the shared array or the slabs, growing the cache
     /// when both are empty.
+    ///
+    /// A debug cache never has an array: its allocations go to
+    /// [`crate::debug`] (the caller's location is recorded with `U`).
     #[cold]
     #[inline(never)]
+    #[track_caller]
     pub(crate) fn alloc_slow(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
+        if self.debug.on() {
+            return crate::debug::alloc(self, gfp, core::panic::Location::caller());
+        }
         let p = loop {
             let r = cpu_cache::with_own_array(self, |ac| {
                 // SAFETY: the array is ours (thread lock held).
@@ -638,9 +686,15 @@ impl CacheInner {
     /// (refusing bad pointers), remembers its slab in the thread's memo, and
     /// pushes it; if the array is full, `batchcount` of its oldest objects
     /// first go to the shared array or their slabs (Linux `cache_flusharray`).
+    ///
+    /// Frees into a debug cache go to [`crate::debug`].
     #[cold]
     #[inline(never)]
+    #[track_caller]
     pub(crate) fn free_slow(&self, addr: usize) -> Result<(), SlabError> {
+        if self.debug.on() {
+            return crate::debug::free(self, addr, core::panic::Location::caller());
+        }
         let slab_gen = self.slab_gen.load(Ordering::Acquire);
         let (e, s) = self.check_free_slab(addr)?;
         let mut destroy = DestroyList::new();
@@ -740,6 +794,7 @@ impl KmemCache {
     /// unsafe { c.free(p).unwrap() };
     /// ```
     #[inline]
+    #[track_caller]
     pub fn alloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
         let c = self.inner();
         if let Some(p) = cpu_cache::fast_alloc(c, self.id) {
@@ -761,6 +816,7 @@ impl KmemCache {
     /// assert!(unsafe { core::slice::from_raw_parts(p.as_ptr(), 64) }.iter().all(|&b| b == 0));
     /// unsafe { c.free(p).unwrap() };
     /// ```
+    #[track_caller]
     pub fn zalloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
         self.alloc(gfp | Gfp::ZERO)
     }
@@ -798,6 +854,7 @@ impl KmemCache {
     /// If `p` is an allocated object of this cache, nothing may use it after
     /// this call.
     #[inline]
+    #[track_caller]
     pub unsafe fn free(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
         if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
@@ -814,6 +871,7 @@ impl KmemCache {
     /// c.alloc_bulk(kmem_page::Gfp::KERNEL, &mut v).unwrap();
     /// assert_eq!(unsafe { c.free_bulk(&v) }, 100);
     /// ```
+    #[track_caller]
     pub fn alloc_bulk(&self, gfp: Gfp, out: &mut [*mut u8]) -> Result<(), SlabError> {
         for i in 0..out.len() {
             match self.alloc(gfp) {
@@ -837,6 +895,7 @@ impl KmemCache {
     /// # Safety
     ///
     /// As for [`free`](Self::free), for each pointer.
+    #[track_caller]
     pub unsafe fn free_bulk(&self, objs: &[*mut u8]) -> usize {
         let mut n = 0;
         for &p in objs {
@@ -947,6 +1006,65 @@ impl KmemCache {
         self.inner().check()
     }
 
+    /// Walks every slab of the cache and reports every corruption (Linux's
+    /// `validate_slab_cache`): with red zones, a free object's must be
+    /// `0xbb` and an allocated one's `0xcc`; with poison, free objects must
+    /// still hold it; on any cache, the slab lists must agree with their
+    /// counters. Each corruption gets a `BUG <cache>: ...` report and is
+    /// repaired. Returns how many were found.
+    ///
+    /// ```
+    /// use kmem_slab::{KmemCache, SlabFlags};
+    /// let c = KmemCache::builder("validate_doc", 32).debug(SlabFlags::POISON).create()?;
+    /// let p = c.alloc(kmem_page::Gfp::KERNEL)?;
+    /// unsafe { c.free(p)? };
+    /// // SAFETY: a write after free, on purpose (the memory stays mapped).
+    /// unsafe { p.as_ptr().write(1) };
+    /// let (n, reports) = kmem_platform::diag::capture(|| c.validate());
+    /// assert_eq!(n, 1);
+    /// assert!(reports[0].contains("BUG validate_doc: Poison overwritten"));
+    /// assert_eq!(c.validate(), 0, "repaired");
+    /// # Ok::<(), kmem_slab::SlabError>(())
+    /// ```
+    pub fn validate(&self) -> usize {
+        crate::debug::validate(self.inner())
+    }
+
+    /// The debug layout of the cache's objects (all zero without debug flags).
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("layout_doc", 32, 0).unwrap();
+    /// assert!(!c.debug_layout().on());
+    /// ```
+    pub fn debug_layout(&self) -> crate::debug::DebugLayout {
+        self.inner().debug
+    }
+
+    /// Writes a leak report of this cache: its objects still allocated,
+    /// grouped by allocation site (sites need [`SlabFlags::STORE_USER`]).
+    ///
+    /// ```
+    /// use kmem_slab::{KmemCache, SlabFlags};
+    /// let c = KmemCache::builder("leak_doc", 16).debug(SlabFlags::STORE_USER).create()?;
+    /// let a = c.alloc(kmem_page::Gfp::KERNEL)?;
+    /// let b = c.alloc(kmem_page::Gfp::KERNEL)?;
+    /// let mut s = String::new();
+    /// let found = c.leak_report(&mut s).unwrap();
+    /// assert_eq!((found.objects, found.bytes), (2, 32));
+    /// assert!(s.contains("of leak_doc allocated at"));
+    /// unsafe { c.free(a)?; c.free(b)? };
+    /// # Ok::<(), kmem_slab::SlabError>(())
+    /// ```
+    pub fn leak_report(
+        &self,
+        w: &mut dyn core::fmt::Write,
+    ) -> Result<crate::debug::LeakSummary, core::fmt::Error> {
+        let mut t = crate::leak::LeakTable::new();
+        t.collect(self.inner());
+        t.write(w, "")?;
+        Ok(t.summary())
+    }
+
     /// Gives up the handle (for the C API): the cache lives until
     /// [`destroy_raw`] or [`from_raw`](Self::from_raw).
     pub fn into_raw(self) -> NonNull<core::ffi::c_void> {
@@ -1043,6 +1161,7 @@ unsafe fn destroy_inner(inner: *mut CacheInner) -> Result<(), SlabError> {
             c.name(),
             live
         );
+        crate::leak::report_destroy(c);
         return Err(SlabError::Busy { live });
     }
     list.remove(inner);

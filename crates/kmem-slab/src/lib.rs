@@ -66,12 +66,17 @@
 //! Using a cache while it is being destroyed is a caller error, as in Linux;
 //! the Rust API makes it impossible (`destroy` takes the handle by value).
 //!
-//! ## Debug flags
+//! ## Debug checks
 //!
-//! `SLAB_POISON`, `SLAB_RED_ZONE` and `SLAB_STORE_USER` are accepted and
-//! recorded ([`KmemCache::flags`]) but do not change behaviour yet: the debug
-//! checks are a later layer. Double free, foreign, interior and wrong-cache
-//! frees are caught always, cheaply, through the page descriptors.
+//! Double free, foreign, interior and wrong-cache frees are caught always,
+//! cheaply, through the page descriptors. Linux's `slab_debug` checks come
+//! on per cache with [`SlabFlags::CONSISTENCY_CHECKS`], [`SlabFlags::RED_ZONE`],
+//! [`SlabFlags::POISON`] and [`SlabFlags::STORE_USER`], or for every cache
+//! (or named ones) with `KMEM_DEBUG=FZPU[,cache,...]` or
+//! [`debug::set_global`]: poisoned free objects, red zones, allocation and
+//! free sites, SLUB-style reports, [`KmemCache::validate`], and leak reports
+//! ([`debug::leak_report`]). A debug cache never takes the per-thread fast
+//! path, so the checks cost nothing on caches without them. See [`debug`].
 //!
 //! ## Without `std`
 //!
@@ -85,10 +90,12 @@ extern crate std;
 mod backend;
 mod cache;
 mod cpu_cache;
+pub mod debug;
 mod error;
 #[cfg(not(loom))]
 mod fork;
 mod info;
+mod leak;
 mod list;
 mod node;
 mod pool;
@@ -132,16 +139,33 @@ pub use typed::{Obj, ObjectCache};
 pub struct SlabFlags(pub u32);
 
 impl SlabFlags {
-    /// `SLAB_RED_ZONE`: guard bytes around objects (recorded; checks come later).
+    /// `SLAB_CONSISTENCY_CHECKS` (`slab_debug` letter F): sanity checks of
+    /// the slab state on every allocation and free, with detailed reports.
+    pub const CONSISTENCY_CHECKS: SlabFlags = SlabFlags(0x0000_0100);
+    /// `SLAB_RED_ZONE` (Z): guard bytes on both sides of every object,
+    /// checked on free and by [`KmemCache::validate`].
     pub const RED_ZONE: SlabFlags = SlabFlags(0x0000_0400);
-    /// `SLAB_POISON`: fill free objects with a pattern (recorded; checks come later).
+    /// `SLAB_POISON` (P): free objects filled with `0x6b` (last byte
+    /// `0xa5`), checked when the object is handed out again. Not applied to
+    /// caches with a constructor (their free objects hold constructed state).
     pub const POISON: SlabFlags = SlabFlags(0x0000_0800);
     /// `SLAB_HWCACHE_ALIGN`: align objects to the cache line.
     pub const HWCACHE_ALIGN: SlabFlags = SlabFlags(0x0000_2000);
-    /// `SLAB_STORE_USER`: remember who allocated (recorded; checks come later).
+    /// `SLAB_STORE_USER` (U): remember the allocating and freeing call site,
+    /// thread and time of every object (for reports and leak reports).
     pub const STORE_USER: SlabFlags = SlabFlags(0x0001_0000);
     /// `SLAB_PANIC`: abort if the cache cannot be created (C API).
     pub const PANIC: SlabFlags = SlabFlags(0x0004_0000);
+
+    /// Every debug flag: F, Z, P and U (`slab_debug=FZPU`).
+    ///
+    /// ```
+    /// use kmem_slab::SlabFlags;
+    /// assert!(SlabFlags::DEBUG_ALL.contains(SlabFlags::POISON | SlabFlags::RED_ZONE));
+    /// assert!(!SlabFlags::DEBUG_ALL.contains(SlabFlags::HWCACHE_ALIGN));
+    /// ```
+    pub const DEBUG_ALL: SlabFlags =
+        SlabFlags(0x0000_0100 | 0x0000_0400 | 0x0000_0800 | 0x0001_0000);
 
     /// No flags.
     pub const fn empty() -> SlabFlags {
@@ -154,6 +178,18 @@ impl SlabFlags {
     /// Whether every bit of `other` is set.
     pub const fn contains(self, other: SlabFlags) -> bool {
         self.0 & other.0 == other.0
+    }
+    /// Whether any bit of `other` is set.
+    pub const fn intersects(self, other: SlabFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+    /// The bits set in both.
+    pub const fn intersection(self, other: SlabFlags) -> SlabFlags {
+        SlabFlags(self.0 & other.0)
+    }
+    /// `self` without the bits of `other`.
+    pub const fn without(self, other: SlabFlags) -> SlabFlags {
+        SlabFlags(self.0 & !other.0)
     }
 }
 

@@ -395,7 +395,8 @@ impl CacheInner {
             return Err(SlabError::NoMemory);
         };
         let base = block.as_ptr() as usize;
-        let s_mem = base + (colour * self.colour_off) as usize;
+        // A debug cache's first object starts after its left red zone.
+        let s_mem = base + (colour * self.colour_off) as usize + self.debug.red_left;
         // SAFETY: `mgmt` is a chunk of `mgmt_size(num)` bytes from our pool.
         let s = unsafe { Slab::init(mgmt.as_ptr(), self, base, s_mem, self.num) };
         if let Some(ctor) = &self.ctor {
@@ -403,6 +404,10 @@ impl CacheInner {
                 // SAFETY: object `i` lies inside the fresh block; nobody else sees it yet.
                 unsafe { ctor.call((s_mem + i * self.size as usize) as *mut u8) };
             }
+        }
+        if self.debug.on() {
+            // SAFETY: a fresh slab nobody else sees yet.
+            unsafe { crate::debug::init_slab(self, s_mem) };
         }
         let desc = kmem_page::lookup_block(base)
             .expect("a slab block is kmem memory")
@@ -452,26 +457,35 @@ impl CacheInner {
         loop {
             {
                 let mut n = self.node.lists.lock();
-                let s = if !n.partial.head.is_null() {
-                    n.partial.head
-                } else if !n.free.head.is_null() {
-                    n.free_touched = true;
-                    n.free.head
-                } else {
-                    ptr::null_mut()
-                };
-                if !s.is_null() {
-                    // SAFETY: a listed slab with a free object; the lock is held.
+                if let Some((s, idx)) = self.take_one_locked(&mut n) {
+                    // SAFETY: `idx` was just taken from the live slab `s`.
                     unsafe {
-                        let idx = Slab::get_obj(s);
-                        n.free_objects -= 1;
-                        n.fixup(s);
                         (*Slab::state(s, idx)).store(OBJ_ALLOCATED, Ordering::Relaxed);
                         return Ok(((*s).s_mem + idx * self.size as usize) as *mut u8);
                     }
                 }
             }
             self.grow(gfp)?;
+        }
+    }
+
+    /// Takes one object off the node's partial or free slabs: its slab and
+    /// index (its state byte is the caller's to set). `None` if every slab is full.
+    pub(crate) fn take_one_locked(&self, n: &mut NodeLists) -> Option<(*mut Slab, usize)> {
+        let s = if !n.partial.head.is_null() {
+            n.partial.head
+        } else if !n.free.head.is_null() {
+            n.free_touched = true;
+            n.free.head
+        } else {
+            return None;
+        };
+        // SAFETY: a listed slab with a free object; the lock is held (`&mut NodeLists`).
+        unsafe {
+            let idx = Slab::get_obj(s);
+            n.free_objects -= 1;
+            n.fixup(s);
+            Some((s, idx))
         }
     }
 
