@@ -55,14 +55,20 @@ void free_page(unsigned long addr);
  *      partial/full/free slab lists, colouring, constructors, reaping) ---- */
 struct kmem_cache;
 
-/* slab_flags_t bits: Linux's values. SLAB_POISON, SLAB_RED_ZONE and
- * SLAB_STORE_USER are accepted and recorded but do not change behaviour yet
- * (the debug checks are a later layer); double, foreign, interior and
- * wrong-cache frees are always caught. */
-#define SLAB_RED_ZONE      0x00000400u
+/* slab_flags_t bits: Linux's values. Double, foreign, interior and
+ * wrong-cache frees are always caught. The debug flags (Linux's slab_debug
+ * letters F, Z, P, U) turn on checks for the cache; KMEM_DEBUG=FZPU[,cache,...]
+ * in the environment does it for every (or the named) cache, KMEM_LEAKS=1
+ * turns on U everywhere. A debug cache takes the slow path on every call;
+ * a violation is reported on stderr ("kmem: BUG <cache>: ...", the object,
+ * a hex dump, the allocating and freeing call sites as return addresses),
+ * repaired, and the program keeps running. */
+#define SLAB_CONSISTENCY_CHECKS 0x00000100u /* F: state vs freelist checks */
+#define SLAB_RED_ZONE      0x00000400u /* Z: 0xbb/0xcc guard bytes around objects */
+#define SLAB_POISON        0x00000800u /* P: free objects hold 0x6b..0xa5 (not with a ctor) */
 #define SLAB_POISON        0x00000800u
 #define SLAB_HWCACHE_ALIGN 0x00002000u
-#define SLAB_STORE_USER    0x00010000u
+#define SLAB_STORE_USER    0x00010000u /* U: record alloc/free sites (for leak reports) */
 #define SLAB_PANIC         0x00040000u /* abort if the cache cannot be created */
 
 /* A cache of `size`-byte objects aligned to `align` (0: word; a power of two
@@ -85,6 +91,14 @@ int   kmem_cache_shrink(struct kmem_cache *s);
  * may use the cache while it is being destroyed. */
 void  kmem_cache_destroy(struct kmem_cache *s);
 unsigned int kmem_cache_size(struct kmem_cache *s);     /* the size asked for */
+/* Checks every object of a debug cache (red zones, poison) and the slab
+ * lists; reports and repairs each corruption. Returns how many were found,
+ * -EINVAL (reported) if `s` is not a cache. */
+int kmem_cache_validate(struct kmem_cache *s);
+/* Reports every object still allocated in any cache on stderr, grouped by
+ * allocation site with counts and bytes (sites need SLAB_STORE_USER /
+ * KMEM_DEBUG=U / KMEM_LEAKS=1). Returns the number of objects. */
+size_t kmem_leak_report(void);
 /* ---- genalloc: a bitmap allocator over address ranges you supply ----
  * The pool never reads or writes the memory it manages (it may be device
  * memory, SRAM, file offsets, or unmapped). Allocation and free are

@@ -15,65 +15,158 @@ fn out(r: Result<core::ptr::NonNull<u8>, km::KmallocError>) -> *mut c_void {
     r.map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
-/// `void *kmalloc(size_t size, gfp_t gfp)`: `size` bytes, or NULL;
-/// `ZERO_SIZE_PTR` for 0.
-#[unsafe(no_mangle)]
-pub extern "C" fn kmalloc(size: usize, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `void *kmalloc(size_t size, gfp_t gfp)`: `size` bytes, or NULL;
+    /// `ZERO_SIZE_PTR` for 0.
+    ///
+    /// (A trampoline passing its caller's address to `kmalloc_from`.)
+    pub unsafe extern "C" fn kmalloc(size: usize, gfp: c_uint) -> *mut c_void = kmalloc_from, 2;
+}
+
+/// `kmalloc` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kmalloc_from(size: usize, gfp: c_uint, ret: usize) -> *mut c_void {
+    kmem_slab::debug::with_caller(ret, || kmalloc_imp(size, gfp))
+}
+
+/// The body of `kmalloc`.
+fn kmalloc_imp(size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kmalloc(size, Gfp(gfp)))
 }
 
-/// `void *kzalloc(size_t size, gfp_t gfp)`: zeroed `kmalloc`.
-#[unsafe(no_mangle)]
-pub extern "C" fn kzalloc(size: usize, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `void *kzalloc(size_t size, gfp_t gfp)`: zeroed `kmalloc`.
+    ///
+    /// (A trampoline passing its caller's address to `kzalloc_from`.)
+    pub unsafe extern "C" fn kzalloc(size: usize, gfp: c_uint) -> *mut c_void = kzalloc_from, 2;
+}
+
+/// `kzalloc` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kzalloc_from(size: usize, gfp: c_uint, ret: usize) -> *mut c_void {
+    kmem_slab::debug::with_caller(ret, || kzalloc_imp(size, gfp))
+}
+
+/// The body of `kzalloc`.
+fn kzalloc_imp(size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kzalloc(size, Gfp(gfp)))
 }
 
-/// `void *kcalloc(size_t n, size_t size, gfp_t gfp)`: zeroed array; NULL
-/// on overflow.
-#[unsafe(no_mangle)]
-pub extern "C" fn kcalloc(n: usize, size: usize, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `void *kcalloc(size_t n, size_t size, gfp_t gfp)`: zeroed array; NULL
+    /// on overflow.
+    ///
+    /// (A trampoline passing its caller's address to `kcalloc_from`.)
+    pub unsafe extern "C" fn kcalloc(n: usize, size: usize, gfp: c_uint) -> *mut c_void = kcalloc_from, 3;
+}
+
+/// `kcalloc` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kcalloc_from(n: usize, size: usize, gfp: c_uint, ret: usize) -> *mut c_void {
+    kmem_slab::debug::with_caller(ret, || kcalloc_imp(n, size, gfp))
+}
+
+/// The body of `kcalloc`.
+fn kcalloc_imp(n: usize, size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kcalloc(n, size, Gfp(gfp)))
 }
 
-/// `void *kmalloc_array(size_t n, size_t size, gfp_t gfp)`: NULL on overflow.
-#[unsafe(no_mangle)]
-pub extern "C" fn kmalloc_array(n: usize, size: usize, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `void *kmalloc_array(size_t n, size_t size, gfp_t gfp)`: NULL on overflow.
+    ///
+    /// (A trampoline passing its caller's address to `kmalloc_array_from`.)
+    pub unsafe extern "C" fn kmalloc_array(n: usize, size: usize, gfp: c_uint) -> *mut c_void = kmalloc_array_from, 3;
+}
+
+/// `kmalloc_array` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kmalloc_array_from(
+    n: usize,
+    size: usize,
+    gfp: c_uint,
+    ret: usize,
+) -> *mut c_void {
+    kmem_slab::debug::with_caller(ret, || kmalloc_array_imp(n, size, gfp))
+}
+
+/// The body of `kmalloc_array`.
+fn kmalloc_array_imp(n: usize, size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kmalloc_array(n, size, Gfp(gfp)))
 }
 
-/// `void *krealloc(const void *p, size_t new_size, gfp_t gfp)`: in place
-/// when the new size fits the bucket; NULL on failure (the old object is
-/// kept) or for a pointer kmalloc did not hand out (reported).
-///
-/// # Safety
-///
-/// `p` is NULL, `ZERO_SIZE_PTR` or a live kmalloc object, given up if the
-/// result differs from it.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn krealloc(p: *const c_void, new_size: usize, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `void *krealloc(const void *p, size_t new_size, gfp_t gfp)`: in place
+    /// when the new size fits the bucket; NULL on failure (the old object is
+    /// kept) or for a pointer kmalloc did not hand out (reported).
+    ///
+    /// # Safety
+    ///
+    /// `p` is NULL, `ZERO_SIZE_PTR` or a live kmalloc object, given up if the
+    /// result differs from it.
+    ///
+    /// (A trampoline passing its caller's address to `krealloc_from`.)
+    pub unsafe extern "C" fn krealloc(p: *const c_void, new_size: usize, gfp: c_uint) -> *mut c_void = krealloc_from, 3;
+}
+
+/// `krealloc` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn krealloc_from(
+    p: *const c_void,
+    new_size: usize,
+    gfp: c_uint,
+    ret: usize,
+) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { krealloc_imp(p, new_size, gfp) })
+}
+
+/// The body of `krealloc`.
+#[allow(unused_unsafe)]
+unsafe fn krealloc_imp(p: *const c_void, new_size: usize, gfp: c_uint) -> *mut c_void {
     // SAFETY: per the contract.
     out(unsafe { km::krealloc(p as *mut u8, new_size, Gfp(gfp)) })
 }
 
-/// `void kfree(const void *p)`: NULL and `ZERO_SIZE_PTR` are no-ops; a
-/// pointer kmalloc did not hand out is reported and refused.
-///
-/// # Safety
-///
-/// If `p` is a live kmalloc object, nothing uses it afterwards.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kfree(p: *const c_void) {
+c_entry! {
+    /// `void kfree(const void *p)`: NULL and `ZERO_SIZE_PTR` are no-ops; a
+    /// pointer kmalloc did not hand out is reported and refused.
+    ///
+    /// # Safety
+    ///
+    /// If `p` is a live kmalloc object, nothing uses it afterwards.
+    ///
+    /// (A trampoline passing its caller's address to `kfree_from`.)
+    pub unsafe extern "C" fn kfree(p: *const c_void) = kfree_from, 1;
+}
+
+/// `kfree` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kfree_from(p: *const c_void, ret: usize) {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { kfree_imp(p) })
+}
+
+/// The body of `kfree`.
+#[allow(unused_unsafe)]
+unsafe fn kfree_imp(p: *const c_void) {
     // SAFETY: per the contract.
     let _ = unsafe { km::kfree(p.cast()) };
 }
 
-/// `void kfree_sensitive(const void *p)`: zeroes all `ksize(p)` bytes, then frees.
-///
-/// # Safety
-///
-/// As for [`kfree`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kfree_sensitive(p: *const c_void) {
+c_entry! {
+    /// `void kfree_sensitive(const void *p)`: zeroes all `ksize(p)` bytes, then frees.
+    ///
+    /// # Safety
+    ///
+    /// As for [`kfree`].
+    ///
+    /// (A trampoline passing its caller's address to `kfree_sensitive_from`.)
+    pub unsafe extern "C" fn kfree_sensitive(p: *const c_void) = kfree_sensitive_from, 1;
+}
+
+/// `kfree_sensitive` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kfree_sensitive_from(p: *const c_void, ret: usize) {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { kfree_sensitive_imp(p) })
+}
+
+/// The body of `kfree_sensitive`.
+#[allow(unused_unsafe)]
+unsafe fn kfree_sensitive_imp(p: *const c_void) {
     // SAFETY: per the contract.
     let _ = unsafe { km::kfree_sensitive(p as *mut u8) };
 }
@@ -89,13 +182,26 @@ pub unsafe extern "C" fn ksize(p: *const c_void) -> usize {
     km::ksize(p.cast()).unwrap_or(0)
 }
 
-/// `char *kstrdup(const char *s, gfp_t gfp)`: a copy of `s`; NULL for NULL.
-///
-/// # Safety
-///
-/// `s` is NULL or a NUL-terminated string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kstrdup(s: *const c_char, gfp: c_uint) -> *mut c_char {
+c_entry! {
+    /// `char *kstrdup(const char *s, gfp_t gfp)`: a copy of `s`; NULL for NULL.
+    ///
+    /// # Safety
+    ///
+    /// `s` is NULL or a NUL-terminated string.
+    ///
+    /// (A trampoline passing its caller's address to `kstrdup_from`.)
+    pub unsafe extern "C" fn kstrdup(s: *const c_char, gfp: c_uint) -> *mut c_char = kstrdup_from, 2;
+}
+
+/// `kstrdup` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kstrdup_from(s: *const c_char, gfp: c_uint, ret: usize) -> *mut c_char {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { kstrdup_imp(s, gfp) })
+}
+
+/// The body of `kstrdup`.
+#[allow(unused_unsafe)]
+unsafe fn kstrdup_imp(s: *const c_char, gfp: c_uint) -> *mut c_char {
     if s.is_null() {
         return ptr::null_mut();
     }
@@ -104,14 +210,32 @@ pub unsafe extern "C" fn kstrdup(s: *const c_char, gfp: c_uint) -> *mut c_char {
     out(km::kstrdup(s, Gfp(gfp))).cast()
 }
 
-/// `void *kmemdup(const void *src, size_t len, gfp_t gfp)`: a copy of
-/// `len` bytes; NULL if `src` is NULL with `len > 0`.
-///
-/// # Safety
-///
-/// `src` is valid for reads of `len` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmemdup(src: *const c_void, len: usize, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `void *kmemdup(const void *src, size_t len, gfp_t gfp)`: a copy of
+    /// `len` bytes; NULL if `src` is NULL with `len > 0`.
+    ///
+    /// # Safety
+    ///
+    /// `src` is valid for reads of `len` bytes.
+    ///
+    /// (A trampoline passing its caller's address to `kmemdup_from`.)
+    pub unsafe extern "C" fn kmemdup(src: *const c_void, len: usize, gfp: c_uint) -> *mut c_void = kmemdup_from, 3;
+}
+
+/// `kmemdup` called from the C return address `ret` (the debug checks' call site).
+unsafe extern "C" fn kmemdup_from(
+    src: *const c_void,
+    len: usize,
+    gfp: c_uint,
+    ret: usize,
+) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { kmemdup_imp(src, len, gfp) })
+}
+
+/// The body of `kmemdup`.
+#[allow(unused_unsafe)]
+unsafe fn kmemdup_imp(src: *const c_void, len: usize, gfp: c_uint) -> *mut c_void {
     if src.is_null() {
         if len > 0 {
             kmem_platform::kmem_report!("kmemdup: NULL source of {len} bytes");

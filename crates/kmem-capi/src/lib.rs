@@ -7,6 +7,8 @@
 //! without changing state.
 #![allow(clippy::missing_safety_doc)]
 
+#[macro_use]
+pub mod caller;
 pub mod arena;
 pub mod genalloc;
 pub mod kmalloc;

@@ -23,8 +23,10 @@ fn bad_cache(func: &str, s: *mut c_void) {
 
 /// `kmem_cache_create(name, size, align, flags, ctor)`: a cache of
 /// `size`-byte objects, or NULL (with a report) if it cannot be made. With
-/// `SLAB_PANIC` a failure aborts the process. `SLAB_POISON`, `SLAB_RED_ZONE`
-/// and `SLAB_STORE_USER` are recorded but do not change behaviour yet.
+/// `SLAB_PANIC` a failure aborts the process. `SLAB_CONSISTENCY_CHECKS`,
+/// `SLAB_RED_ZONE`, `SLAB_POISON` and `SLAB_STORE_USER` turn on the debug
+/// checks for the cache (see `kmem_slab::debug`; `KMEM_DEBUG` does it for
+/// every cache).
 ///
 /// # Safety
 ///
@@ -72,13 +74,22 @@ pub unsafe extern "C" fn kmem_cache_create(
     }
 }
 
-/// `kmem_cache_alloc(s, gfp)`: an object, or NULL.
-///
-/// # Safety
-///
-/// `s` is a cache no other thread is destroying.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmem_cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void {
+c_entry! {
+    /// `kmem_cache_alloc(s, gfp)`: an object, or NULL. (A trampoline that
+    /// passes its caller's address on, for the debug checks' call sites.)
+    ///
+    /// # Safety
+    ///
+    /// `s` is a cache no other thread is destroying.
+    pub unsafe extern "C" fn kmem_cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void = kmem_cache_alloc_from, 2;
+}
+
+/// `kmem_cache_alloc` called from the C return address `ret`.
+unsafe extern "C" fn kmem_cache_alloc_from(s: *mut c_void, gfp: c_uint, ret: usize) -> *mut c_void {
+    kmem_slab::debug::with_caller(ret, || cache_alloc(s, gfp))
+}
+
+fn cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void {
     match KmemCache::with_raw(s, |c| c.alloc(Gfp(gfp))) {
         Some(Ok(p)) => p.as_ptr().cast(),
         Some(Err(_)) => ptr::null_mut(),
@@ -89,15 +100,21 @@ pub unsafe extern "C" fn kmem_cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c
     }
 }
 
-/// `kmem_cache_zalloc(s, gfp)`: a zeroed object, or NULL.
-///
-/// # Safety
-///
-/// As for [`kmem_cache_alloc`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmem_cache_zalloc(s: *mut c_void, gfp: c_uint) -> *mut c_void {
-    // SAFETY: passed on.
-    unsafe { kmem_cache_alloc(s, gfp | Gfp::ZERO.0) }
+c_entry! {
+    /// `kmem_cache_zalloc(s, gfp)`: a zeroed object, or NULL.
+    ///
+    /// # Safety
+    ///
+    /// As for [`kmem_cache_alloc`].
+    pub unsafe extern "C" fn kmem_cache_zalloc(s: *mut c_void, gfp: c_uint) -> *mut c_void = kmem_cache_zalloc_from, 2;
+}
+
+unsafe extern "C" fn kmem_cache_zalloc_from(
+    s: *mut c_void,
+    gfp: c_uint,
+    ret: usize,
+) -> *mut c_void {
+    kmem_slab::debug::with_caller(ret, || cache_alloc(s, gfp | Gfp::ZERO.0))
 }
 
 /// `kmem_cache_free(s, obj)`: NULL is a no-op; a pointer `s` did not hand
@@ -107,8 +124,23 @@ pub unsafe extern "C" fn kmem_cache_zalloc(s: *mut c_void, gfp: c_uint) -> *mut 
 /// # Safety
 ///
 /// If `obj` is an allocated object of `s`, nothing may use it afterwards.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void) {
+unsafe extern "C" fn kmem_cache_free_from(s: *mut c_void, obj: *mut c_void, ret: usize) {
+    // SAFETY: passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { cache_free(s, obj) })
+}
+
+c_entry! {
+    /// `kmem_cache_free(s, obj)` (see `kmem_cache_free_from`).
+    ///
+    /// # Safety
+    ///
+    /// If `obj` is an allocated object of `s`, nothing may use it afterwards.
+    pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void) = kmem_cache_free_from, 2;
+}
+
+/// # Safety
+/// As for `kmem_cache_free`.
+unsafe fn cache_free(s: *mut c_void, obj: *mut c_void) {
     let Some(p) = NonNull::new(obj.cast::<u8>()) else {
         return;
     };
@@ -124,13 +156,29 @@ pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void) {
 /// # Safety
 ///
 /// `p` is valid for writes of `nr` pointers.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmem_cache_alloc_bulk(
+unsafe extern "C" fn kmem_cache_alloc_bulk_from(
     s: *mut c_void,
     gfp: c_uint,
     nr: usize,
     p: *mut *mut c_void,
+    ret: usize,
 ) -> c_int {
+    // SAFETY: passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { cache_alloc_bulk(s, gfp, nr, p) })
+}
+
+c_entry! {
+    /// `kmem_cache_alloc_bulk(s, gfp, nr, p)` (see `kmem_cache_alloc_bulk_from`).
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid for writes of `nr` pointers.
+    pub unsafe extern "C" fn kmem_cache_alloc_bulk(s: *mut c_void, gfp: c_uint, nr: usize, p: *mut *mut c_void) -> c_int = kmem_cache_alloc_bulk_from, 4;
+}
+
+/// # Safety
+/// As for `kmem_cache_alloc_bulk`.
+unsafe fn cache_alloc_bulk(s: *mut c_void, gfp: c_uint, nr: usize, p: *mut *mut c_void) -> c_int {
     if nr == 0 {
         return 0;
     }
@@ -156,8 +204,28 @@ pub unsafe extern "C" fn kmem_cache_alloc_bulk(
 /// # Safety
 ///
 /// `p` is valid for reads of `nr` pointers; each as for [`kmem_cache_free`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn kmem_cache_free_bulk(s: *mut c_void, nr: usize, p: *mut *mut c_void) {
+unsafe extern "C" fn kmem_cache_free_bulk_from(
+    s: *mut c_void,
+    nr: usize,
+    p: *mut *mut c_void,
+    ret: usize,
+) {
+    // SAFETY: passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { cache_free_bulk(s, nr, p) })
+}
+
+c_entry! {
+    /// `kmem_cache_free_bulk(s, nr, p)` (see `kmem_cache_free_bulk_from`).
+    ///
+    /// # Safety
+    ///
+    /// As for `kmem_cache_free_bulk_from`.
+    pub unsafe extern "C" fn kmem_cache_free_bulk(s: *mut c_void, nr: usize, p: *mut *mut c_void) = kmem_cache_free_bulk_from, 3;
+}
+
+/// # Safety
+/// As for `kmem_cache_free_bulk`.
+unsafe fn cache_free_bulk(s: *mut c_void, nr: usize, p: *mut *mut c_void) {
     if nr == 0 || p.is_null() {
         return;
     }
@@ -235,4 +303,36 @@ pub unsafe extern "C" fn kmem_slabinfo_write(fd: c_int) -> c_int {
         Ok(()) => 0,
         Err(e) => -e,
     }
+}
+
+/// `int kmem_cache_validate(struct kmem_cache *s)`: checks every object of
+/// `s` (red zones, poison, slab lists; see `KmemCache::validate`), reports
+/// and repairs every corruption; returns how many it found, or -EINVAL
+/// (reported) if `s` is not a cache.
+///
+/// # Safety
+///
+/// As for [`kmem_cache_alloc`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kmem_cache_validate(s: *mut c_void) -> c_int {
+    match KmemCache::with_raw(s, |c| c.validate()) {
+        Some(n) => n.min(c_int::MAX as usize) as c_int,
+        None => {
+            bad_cache("kmem_cache_validate", s);
+            -libc::EINVAL
+        }
+    }
+}
+
+/// `size_t kmem_leak_report(void)`: reports every object still allocated in
+/// any cache on stderr, grouped by allocation site (needs user tracking:
+/// `SLAB_STORE_USER`, `KMEM_DEBUG=U` or `KMEM_LEAKS=1`); returns how many
+/// objects it found.
+///
+/// # Safety
+///
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kmem_leak_report() -> usize {
+    kmem_slab::debug::leak_report_stderr().objects
 }

@@ -82,6 +82,7 @@ pub(crate) static LARGE: LargeCounters = LargeCounters {
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
 #[inline]
+#[track_caller]
 pub fn kmalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if size.wrapping_sub(1) < KMALLOC_MAX_CACHE_SIZE {
         let c = &caches()?[size_class(size)];
@@ -173,6 +174,7 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
 #[inline]
+#[track_caller]
 pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if !align.is_power_of_two() || align > KMALLOC_MAX_ALIGN {
         return Err(KmallocError::BadAlign { align });
@@ -209,6 +211,7 @@ pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8
 ///
 /// If `p` is a live kmalloc allocation, nothing may use it afterwards.
 #[inline]
+#[track_caller]
 pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
     let addr = p as usize;
     if addr <= ZERO_SIZE_PTR as usize {
@@ -425,6 +428,7 @@ pub fn cache_name(size: usize) -> Option<&'static str> {
 ///
 /// `p` is NULL, [`ZERO_SIZE_PTR`] or a live kmalloc allocation; if this
 /// returns a different pointer, `p` is freed and may not be used again.
+#[track_caller]
 pub unsafe fn krealloc(p: *mut u8, new_size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if zero_or_null_ptr(p) {
         return kmalloc(new_size, gfp);

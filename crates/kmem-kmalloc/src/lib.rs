@@ -89,6 +89,17 @@ pub fn slabinfo() -> heapless_rows::Rows {
     rows
 }
 
+/// Runs [`KmemCache::validate`](kmem_slab::KmemCache::validate) on every
+/// kmalloc cache: reports every corruption the debug checks can see (red
+/// zones, poison; see [`kmem_slab::debug`]) and returns how many it found.
+///
+/// ```
+/// assert_eq!(kmem_kmalloc::validate(), 0);
+/// ```
+pub fn validate() -> usize {
+    caches::caches_if_ready().map_or(0, |cs| cs.iter().map(|c| c.validate()).sum())
+}
+
 /// A fixed-capacity list of slabinfo rows (no allocation).
 pub mod heapless_rows {
     /// Up to [`NR_KMALLOC_CLASSES`](crate::NR_KMALLOC_CLASSES) `(name, row)` pairs.

@@ -89,7 +89,7 @@
 use core::fmt::{self, Write};
 use core::panic::Location;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use kmem_page::{Gfp, PageKind};
 use kmem_platform::diag::StackBuf;
@@ -147,9 +147,15 @@ impl fmt::Display for CallSite {
     }
 }
 
-/// Set once any cache with user tracking exists: only then do the C entry
-/// points record their caller ([`with_caller`]).
-static TRACKING: AtomicBool = AtomicBool::new(false);
+/// Whether the C entry points must record their caller ([`with_caller`]):
+/// [`TRACK_UNKNOWN`] until the configuration is read (the first cache may be
+/// created inside the first C call, and may track users), then
+/// [`TRACK_OFF`], or [`TRACK_ON`] once a cache tracks users or the
+/// configuration asks for it.
+static TRACKING: AtomicU8 = AtomicU8::new(TRACK_UNKNOWN);
+const TRACK_UNKNOWN: u8 = 0;
+const TRACK_OFF: u8 = 1;
+const TRACK_ON: u8 = 2;
 
 #[cfg(feature = "std")]
 std::thread_local! {
@@ -166,7 +172,7 @@ std::thread_local! {
 /// ```
 #[inline(always)]
 pub fn user_tracking_active() -> bool {
-    TRACKING.load(Ordering::Relaxed)
+    TRACKING.load(Ordering::Relaxed) != TRACK_OFF
 }
 
 /// Runs `f` with `ret` — a C caller's return address — as the call site any
@@ -524,6 +530,7 @@ pub fn set_global(cfg: DebugConfig) {
     let mut g = GLOBAL.lock();
     g.cfg = cfg;
     g.settled = true;
+    note_config(&g);
 }
 
 /// The global configuration (after reading `KMEM_DEBUG` if nothing was set).
@@ -547,6 +554,7 @@ pub fn set_leak_tracking(on: bool) {
     let mut g = GLOBAL.lock();
     settle(&mut g);
     g.leaks = on;
+    note_config(&g);
 }
 
 /// Whether `KMEM_LEAKS` (or [`set_leak_tracking`]) asked for user tracking everywhere.
@@ -601,6 +609,18 @@ fn settle(g: &mut Global) {
             g.leaks = true;
         }
     }
+    note_config(g);
+}
+
+/// Sets [`TRACKING`] from the configuration (it never goes from on to off:
+/// caches made earlier may track users).
+fn note_config(g: &Global) {
+    let want = if g.leaks || g.cfg.flags.contains(SlabFlags::STORE_USER) {
+        TRACK_ON
+    } else {
+        TRACK_OFF
+    };
+    let _ = TRACKING.fetch_max(want, Ordering::Relaxed);
 }
 
 /// The debug flags the global configuration adds to a cache called `name`.
@@ -618,7 +638,7 @@ pub(crate) fn global_flags_for(name: &str) -> SlabFlags {
 /// in the C entry points when it tracks users).
 pub(crate) fn cache_created(flags: SlabFlags) {
     if flags.contains(SlabFlags::STORE_USER) {
-        TRACKING.store(true, Ordering::Relaxed);
+        TRACKING.store(TRACK_ON, Ordering::Relaxed);
     }
 }
 
