@@ -37,8 +37,21 @@
 //! It prints nothing unless asked: `KMEM_SHOW_STATS=1` prints the stats
 //! and slabinfo to stderr at exit; `KMEM_SLABINFO=PATH` writes slabinfo to
 //! PATH at exit.
+//!
+//! Debugging: `KMEM_DEBUG=FZPU` (Linux's `slab_debug=` letters, optionally
+//! limited to caches: `KMEM_DEBUG=ZP,kmalloc-64`) turns on the slab debug
+//! checks — poison, red zones, user tracking, consistency checks — with
+//! `kmem: BUG <cache>: ...` reports naming the caller's return address;
+//! `KMEM_LEAKS=1` tracks every allocation's call site and prints the objects
+//! still allocated at exit, grouped by site (see `kmem_slab::debug`). Both
+//! are read when the first cache is created (possibly inside the loader's
+//! first `malloc`, before any constructor) and again, harmlessly, by the
+//! constructor. Every malloc-family entry point is a two-instruction
+//! trampoline that passes its caller's return address on
+//! (`kmem_capi::caller`).
 
 pub use kmem_capi;
+use kmem_capi::c_entry;
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
@@ -69,56 +82,116 @@ fn nomem() -> *mut c_void {
     ptr::null_mut()
 }
 
-/// `malloc(size)`: a kmalloc object; `malloc(0)` is a unique 8-byte object.
+c_entry! {
+    /// `malloc(size)`: a kmalloc object; `malloc(0)` is a unique 8-byte object.
+    ///
+    /// # Safety
+    ///
+    /// None (C's contract).
+    pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void = malloc_from, 1;
+}
+
+/// `malloc` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn malloc_from(size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { malloc_imp(size) })
+}
+
+/// The body of `malloc`.
 ///
 /// # Safety
 ///
-/// None (C's contract).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+/// As for `malloc`.
+unsafe fn malloc_imp(size: usize) -> *mut c_void {
     ret(km::kmalloc(size.max(1), GFP))
 }
 
-/// `free(p)`: NULL is a no-op; a pointer kmem never handed out is refused
-/// with a report.
+c_entry! {
+    /// `free(p)`: NULL is a no-op; a pointer kmem never handed out is refused
+    /// with a report.
+    ///
+    /// # Safety
+    ///
+    /// `p` is not used afterwards.
+    pub unsafe extern "C" fn free(p: *mut c_void) = free_from, 1;
+}
+
+/// `free` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn free_from(p: *mut c_void, ret: usize) {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { free_imp(p) })
+}
+
+/// The body of `free`.
 ///
 /// # Safety
 ///
-/// `p` is not used afterwards.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn free(p: *mut c_void) {
+/// As for `free`.
+unsafe fn free_imp(p: *mut c_void) {
     // SAFETY: C's contract; kfree checks the pointer.
     let _ = unsafe { km::kfree(p.cast()) };
 }
 
-/// `calloc(n, size)`: zeroed; ENOMEM on overflow.
+c_entry! {
+    /// `calloc(n, size)`: zeroed; ENOMEM on overflow.
+    ///
+    /// # Safety
+    ///
+    /// None.
+    pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void = calloc_from, 2;
+}
+
+/// `calloc` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn calloc_from(n: usize, size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { calloc_imp(n, size) })
+}
+
+/// The body of `calloc`.
 ///
 /// # Safety
 ///
-/// None.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+/// As for `calloc`.
+unsafe fn calloc_imp(n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         Some(b) => ret(km::kzalloc(b.max(1), GFP)),
         None => nomem(),
     }
 }
 
-/// `realloc(p, size)`: in place while the size fits the bucket; NULL `p` is
-/// malloc; size 0 frees `p` and returns NULL (as glibc). On failure NULL,
-/// ENOMEM, and `p` is untouched.
+c_entry! {
+    /// `realloc(p, size)`: in place while the size fits the bucket; NULL `p` is
+    /// malloc; size 0 frees `p` and returns NULL (as glibc). On failure NULL,
+    /// ENOMEM, and `p` is untouched.
+    ///
+    /// # Safety
+    ///
+    /// `p` is NULL or live from this malloc; if the result differs, `p` is gone.
+    pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void = realloc_from, 2;
+}
+
+/// `realloc` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn realloc_from(p: *mut c_void, size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { realloc_imp(p, size) })
+}
+
+/// The body of `realloc`.
 ///
 /// # Safety
 ///
-/// `p` is NULL or live from this malloc; if the result differs, `p` is gone.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+/// As for `realloc`.
+unsafe fn realloc_imp(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         return ret(km::kmalloc(size.max(1), GFP));
     }
     if size == 0 {
         // SAFETY: C's contract.
-        unsafe { free(p) };
+        unsafe { free_imp(p) };
         return ptr::null_mut();
     }
     // SAFETY: C's contract; krealloc checks the pointer (ksize) first.
@@ -132,16 +205,36 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     }
 }
 
-/// `reallocarray(p, n, size)`: `realloc(p, n * size)`, ENOMEM on overflow.
+c_entry! {
+    /// `reallocarray(p, n, size)`: `realloc(p, n * size)`, ENOMEM on overflow.
+    ///
+    /// # Safety
+    ///
+    /// As for [`realloc`].
+    pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void = reallocarray_from, 3;
+}
+
+/// `reallocarray` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn reallocarray_from(
+    p: *mut c_void,
+    n: usize,
+    size: usize,
+    ret: usize,
+) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { reallocarray_imp(p, n, size) })
+}
+
+/// The body of `reallocarray`.
 ///
 /// # Safety
 ///
-/// As for [`realloc`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+/// As for `reallocarray`.
+unsafe fn reallocarray_imp(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         // SAFETY: passed on.
-        Some(b) => unsafe { realloc(p, b) },
+        Some(b) => unsafe { realloc_imp(p, b) },
         None => nomem(),
     }
 }
@@ -150,18 +243,34 @@ fn aligned(align: usize, size: usize) -> *mut c_void {
     ret(km::kmalloc_aligned(size.max(1), align, GFP))
 }
 
-/// `posix_memalign(&p, align, size)`: 0, EINVAL (alignment not a power of
-/// two multiple of `sizeof(void *)`) or ENOMEM.
-///
-/// # Safety
-///
-/// `memptr` is valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn posix_memalign(
+c_entry! {
+    /// `posix_memalign(&p, align, size)`: 0, EINVAL (alignment not a power of
+    /// two multiple of `sizeof(void *)`) or ENOMEM.
+    ///
+    /// # Safety
+    ///
+    /// `memptr` is valid for a write.
+    pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int = posix_memalign_from, 3;
+}
+
+/// `posix_memalign` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn posix_memalign_from(
     memptr: *mut *mut c_void,
     align: usize,
     size: usize,
+    ret: usize,
 ) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { posix_memalign_imp(memptr, align, size) })
+}
+
+/// The body of `posix_memalign`.
+///
+/// # Safety
+///
+/// As for `posix_memalign`.
+unsafe fn posix_memalign_imp(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
     if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
         return libc::EINVAL;
     }
@@ -175,13 +284,28 @@ pub unsafe extern "C" fn posix_memalign(
     }
 }
 
-/// `aligned_alloc(align, size)`: NULL with EINVAL if `align` is not a power of two.
+c_entry! {
+    /// `aligned_alloc(align, size)`: NULL with EINVAL if `align` is not a power of two.
+    ///
+    /// # Safety
+    ///
+    /// None.
+    pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void = aligned_alloc_from, 2;
+}
+
+/// `aligned_alloc` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn aligned_alloc_from(align: usize, size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { aligned_alloc_imp(align, size) })
+}
+
+/// The body of `aligned_alloc`.
 ///
 /// # Safety
 ///
-/// None.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+/// As for `aligned_alloc`.
+unsafe fn aligned_alloc_imp(align: usize, size: usize) -> *mut c_void {
     if !align.is_power_of_two() {
         set_errno(libc::EINVAL);
         return ptr::null_mut();
@@ -189,14 +313,29 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
     aligned(align, size)
 }
 
-/// `memalign(align, size)`: an alignment that is not a power of two is
-/// rounded up to one (as glibc).
+c_entry! {
+    /// `memalign(align, size)`: an alignment that is not a power of two is
+    /// rounded up to one (as glibc).
+    ///
+    /// # Safety
+    ///
+    /// None.
+    pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void = memalign_from, 2;
+}
+
+/// `memalign` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn memalign_from(align: usize, size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { memalign_imp(align, size) })
+}
+
+/// The body of `memalign`.
 ///
 /// # Safety
 ///
-/// None.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+/// As for `memalign`.
+unsafe fn memalign_imp(align: usize, size: usize) -> *mut c_void {
     let align = align
         .max(1)
         .checked_next_power_of_two()
@@ -207,23 +346,53 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     aligned(align, size)
 }
 
-/// `valloc(size)`: page-aligned.
+c_entry! {
+    /// `valloc(size)`: page-aligned.
+    ///
+    /// # Safety
+    ///
+    /// None.
+    pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void = valloc_from, 1;
+}
+
+/// `valloc` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn valloc_from(size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { valloc_imp(size) })
+}
+
+/// The body of `valloc`.
 ///
 /// # Safety
 ///
-/// None.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+/// As for `valloc`.
+unsafe fn valloc_imp(size: usize) -> *mut c_void {
     aligned(PAGE, size)
 }
 
-/// `pvalloc(size)`: page-aligned, the size rounded up to whole pages.
+c_entry! {
+    /// `pvalloc(size)`: page-aligned, the size rounded up to whole pages.
+    ///
+    /// # Safety
+    ///
+    /// None.
+    pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void = pvalloc_from, 1;
+}
+
+/// `pvalloc` called from the C return address `ret` (the debug checks' call
+/// site; see `kmem_capi::caller`).
+unsafe extern "C" fn pvalloc_from(size: usize, ret: usize) -> *mut c_void {
+    // SAFETY: the caller's contract, passed on.
+    kmem_slab::debug::with_caller(ret, || unsafe { pvalloc_imp(size) })
+}
+
+/// The body of `pvalloc`.
 ///
 /// # Safety
 ///
-/// None.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+/// As for `pvalloc`.
+unsafe fn pvalloc_imp(size: usize) -> *mut c_void {
     match size.max(1).checked_next_multiple_of(PAGE) {
         Some(n) => aligned(PAGE, n),
         None => nomem(),
@@ -243,6 +412,8 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
 // ---- start-up and exit -------------------------------------------------
 
 static SHOW_STATS: AtomicBool = AtomicBool::new(false);
+/// `KMEM_LEAKS` set: a leak report at exit.
+static LEAKS: AtomicBool = AtomicBool::new(false);
 /// `KMEM_SLABINFO`'s path, NUL-terminated (empty: not set). Written once by
 /// the constructor before any other thread can exist.
 static mut SLABINFO_PATH: [u8; 4096] = [0; 4096];
@@ -265,12 +436,20 @@ extern "C" fn kmem_preload_init() {
     use kmem_platform::process;
     // SAFETY: constructors run before the program's code, so nothing changes
     // the environment while we read it; the values are copied at once.
-    let (show, slabinfo) = unsafe {
+    let (show, slabinfo, leaks) = unsafe {
         (
             process::getenv(c"KMEM_SHOW_STATS"),
             process::getenv(c"KMEM_SLABINFO"),
+            process::getenv(c"KMEM_LEAKS"),
         )
     };
+    // KMEM_DEBUG and KMEM_LEAKS (user tracking everywhere): read by the slab
+    // layer when the first cache was created; this reads them if no cache
+    // exists yet.
+    kmem_slab::debug::init_from_env();
+    if leaks.is_some_and(|s| !s.is_empty() && s != b"0") {
+        LEAKS.store(true, Ordering::Relaxed);
+    }
     if show.is_some_and(|s| !s.is_empty() && s[0] != b'0') {
         SHOW_STATS.store(true, Ordering::Relaxed);
     }
@@ -285,8 +464,12 @@ extern "C" fn kmem_preload_init() {
     process::at_fork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-/// The destructor: the reports `KMEM_SHOW_STATS` and `KMEM_SLABINFO` ask for.
+/// The destructor: the reports `KMEM_LEAKS`, `KMEM_SHOW_STATS` and
+/// `KMEM_SLABINFO` ask for.
 extern "C" fn kmem_preload_fini() {
+    if LEAKS.load(Ordering::Relaxed) {
+        kmem_slab::debug::leak_report_stderr();
+    }
     if SHOW_STATS.load(Ordering::Relaxed) {
         let _ = kmem_capi::kmalloc::stats_print(2);
     }
