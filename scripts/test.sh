@@ -34,6 +34,17 @@ RUSTFLAGS="-D warnings" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/nostd" \
 step "cargo test --workspace"
 cargo test --workspace
 
+step "slab debug checks on everywhere (KMEM_DEBUG=FZPU): the model, stress and debug tests pass and report nothing"
+# (The other tests assert the per-thread fast path, geometry or the contents
+# of freed memory, which debug caches change by design.)
+debug_out=$(KMEM_DEBUG=FZPU cargo test -p kmem-slab --test model --test stress --test debug \
+    -p kmem-kmalloc --test model --test global_alloc --test debug 2>&1) || { echo "$debug_out"; exit 1; }
+if grep -q '^kmem: ' <<<"$debug_out"; then
+    grep '^kmem: ' <<<"$debug_out"
+    echo "reports from a clean run with every debug check on"
+    exit 1
+fi
+
 step "C tests (tests/c, against include/kmem.h and libkmem.so)"
 cargo build --release -p libkmem
 tests/c/run.sh

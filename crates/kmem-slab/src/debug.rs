@@ -30,6 +30,8 @@
 //!   free and `0xcc` ([`RED_ACTIVE`]) while it is allocated. They are checked
 //!   on every free (an overflow or underflow is reported and the red zone
 //!   restored), on every allocation and by [`KmemCache::validate`](crate::KmemCache::validate).
+//!   Objects of a power-of-two size above a page have no left red zone:
+//!   they keep their natural alignment (kmalloc-8k promises it).
 //! * **U — user tracking.** After the right red zone each object has two
 //!   records (SLAB's `dbg_userword`, SLUB's `struct track`): the allocating
 //!   and the freeing call site ([`CallSite`]: a Rust `#[track_caller]`
@@ -224,6 +226,27 @@ impl CallSite {
     }
 }
 
+/// The calling thread's kernel id, remembered per thread (`gettid` is a
+/// system call). A child of `fork` keeps its parent's value in the thread
+/// that forked: its records then name the parent's thread id.
+fn current_tid() -> u64 {
+    #[cfg(feature = "std")]
+    {
+        std::thread_local! {
+            static TID: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+        }
+        if let Ok(t) = TID.try_with(|t| {
+            if t.get() == 0 {
+                t.set(kmem_platform::cpu::thread_id());
+            }
+            t.get()
+        }) {
+            return t;
+        }
+    }
+    kmem_platform::cpu::thread_id()
+}
+
 /// One user-tracking record (Linux `struct track`).
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -257,7 +280,7 @@ impl Track {
         Track {
             loc,
             ret,
-            tid: kmem_platform::cpu::thread_id(),
+            tid: current_tid(),
             ns: kmem_platform::time::now_ns().max(1),
         }
     }
@@ -307,24 +330,41 @@ impl DebugLayout {
     /// assert_eq!(l.stride, 8 + 32 + 64);
     /// let l = DebugLayout::compute(64, 64, SlabFlags::RED_ZONE);
     /// assert_eq!((l.red_left, l.stride), (64, 192)); // objects stay 64-aligned
+    /// let l = DebugLayout::compute(8192, 4096, SlabFlags::DEBUG_ALL);
+    /// assert_eq!((l.red_left, l.stride), (0, 16384)); // and 8 KiB objects 8 KiB-aligned
     /// ```
     pub fn compute(object_size: usize, align: usize, flags: SlabFlags) -> DebugLayout {
         let flags = flags.intersection(SlabFlags::DEBUG_ALL);
         let z = flags.contains(SlabFlags::RED_ZONE);
         let u = flags.contains(SlabFlags::STORE_USER);
         let align = align.max(WORD);
-        let red_left = if z { WORD.next_multiple_of(align) } else { 0 };
+        // Objects of a power-of-two size above a page (kmalloc-8k) are
+        // naturally aligned without debug (stride = size, blocks aligned to
+        // their size) and kmalloc promises it: keep it with a stride that is
+        // a multiple of the size and no left red zone (it would cost a whole
+        // object).
+        let natural = object_size.is_power_of_two() && object_size > kmem_platform::PAGE_SIZE;
+        let red_left = if z && !natural {
+            WORD.next_multiple_of(align)
+        } else {
+            0
+        };
         let inuse = object_size.next_multiple_of(WORD);
         let red_end = if z { inuse + WORD } else { object_size };
         let track_off = if z { red_end } else { inuse };
         let end = track_off + if u { 2 * TRACK_BYTES } else { 0 };
+        let stride = if natural && (z || u) {
+            end.next_multiple_of(object_size)
+        } else {
+            (red_left + end).next_multiple_of(align)
+        };
         DebugLayout {
             flags,
             red_left,
             object_size,
             red_end,
             track_off,
-            stride: (red_left + end).next_multiple_of(align),
+            stride,
         }
     }
 
@@ -645,24 +685,23 @@ pub(crate) fn cache_created(flags: SlabFlags) {
 // ---- reports ---------------------------------------------------------------
 
 /// A multi-line report built in a stack buffer and written after every lock
-/// is released (no allocation).
+/// is released (no allocation). The buffer is only initialised when the
+/// first line is written: a check that finds nothing costs no 8 KiB memset.
 pub(crate) struct Report {
-    buf: StackBuf<8192>,
+    buf: Option<StackBuf<8192>>,
     /// `BUG` headers written.
     pub(crate) bugs: usize,
 }
 
 impl Report {
     pub(crate) fn new() -> Report {
-        Report {
-            buf: StackBuf::new(),
-            bugs: 0,
-        }
+        Report { buf: None, bugs: 0 }
     }
 
     pub(crate) fn line(&mut self, args: fmt::Arguments<'_>) {
-        let _ = self.buf.write_fmt(args);
-        let _ = self.buf.write_str("\n");
+        let buf = self.buf.get_or_insert_with(StackBuf::new);
+        let _ = buf.write_fmt(args);
+        let _ = buf.write_str("\n");
     }
 
     fn bug(&mut self, c: &CacheInner, what: fmt::Arguments<'_>) {
@@ -672,10 +711,11 @@ impl Report {
 
     /// Writes every line as one report.
     pub(crate) fn emit(&self) {
-        for l in self.buf.as_str().lines() {
+        let Some(buf) = &self.buf else { return };
+        for l in buf.as_str().lines() {
             kmem_report!("{l}");
         }
-        if self.buf.truncated() {
+        if buf.truncated() {
             kmem_report!("(report truncated)");
         }
     }
@@ -718,6 +758,17 @@ impl Report {
 unsafe fn mismatch(p: usize, len: usize, pat: u8) -> Option<(usize, usize)> {
     // SAFETY: per the contract.
     let s = unsafe { core::slice::from_raw_parts(p as *const u8, len) };
+    // The common case, nothing wrong, word by word with no early exit (the
+    // compiler vectorises it); then byte by byte to find the bad range.
+    let w = u64::from_ne_bytes([pat; 8]);
+    let chunks = s.chunks_exact(8);
+    let tail = chunks.remainder();
+    let diff = chunks.fold(0u64, |acc, c| {
+        acc | (u64::from_ne_bytes(c.try_into().expect("8 bytes")) ^ w)
+    });
+    if diff == 0 && tail.iter().all(|&b| b == pat) {
+        return None;
+    }
     let first = s.iter().position(|&b| b != pat)?;
     let last = s.iter().rposition(|&b| b != pat)?;
     Some((first, last))
@@ -755,8 +806,9 @@ impl ObjRef<'_> {
         unsafe { ptr::read((self.obj + self.l.track_off + which * TRACK_BYTES) as *const Track) }
     }
 
-    fn set_track(&self, which: usize, t: Track) {
+    fn set_track(&self, which: usize, site: CallSite) {
         if self.l.has(U) {
+            let t = Track::new(site);
             // SAFETY: as in `track`; the object's debug data is ours (node lock held).
             unsafe {
                 ptr::write(
@@ -1021,7 +1073,7 @@ pub(crate) fn alloc(
                 if o.l.has(P) {
                     o.check_poison(&mut rep, "found on allocation");
                 }
-                o.set_track(0, Track::new(site));
+                o.set_track(0, site);
                 o.obj as *mut u8
             })
         };
@@ -1090,7 +1142,7 @@ pub(crate) fn free(
         }
         if ok {
             // Recorded first, so a report names this free.
-            o.set_track(1, Track::new(site));
+            o.set_track(1, site);
             if o.l.has(Z) {
                 o.check_red_zones(&mut rep, RED_ACTIVE, "found on free");
                 o.set_red_zones(RED_INACTIVE);
