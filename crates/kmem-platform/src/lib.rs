@@ -34,6 +34,7 @@ mod miri_roots;
 mod os;
 pub mod process;
 mod source;
+pub mod stats;
 #[cfg(feature = "std")]
 mod test_source;
 pub mod thread;

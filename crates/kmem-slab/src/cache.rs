@@ -595,7 +595,8 @@ impl CacheInner {
             let r = cpu_cache::with_own_array(self, |ac| {
                 // SAFETY: the array is ours (thread lock held).
                 unsafe {
-                    if (*ac).avail == 0 {
+                    let refill = (*ac).avail == 0;
+                    if refill {
                         let mut n = self.node.lists.lock();
                         self.refill_locked(&mut n, ac);
                     }
@@ -606,6 +607,12 @@ impl CacheInner {
                     (*ac).touched = 1;
                     let e = *ArrayCache::entry(ac, (*ac).avail);
                     (*e.state).store(OBJ_ALLOCATED, Ordering::Relaxed);
+                    let st = &(*ac).stat;
+                    if refill {
+                        st.allocmiss.inc()
+                    } else {
+                        st.allochit.inc()
+                    }
                     Some(e.obj)
                 }
             });
@@ -613,6 +620,7 @@ impl CacheInner {
                 Some(Some(p)) => break p,
                 Some(None) => {
                     if let Err(e) = self.grow(gfp) {
+                        self.count_error();
                         if !gfp.nowarn() {
                             kmem_report!(
                                 "kmem_cache_alloc({}): out of memory (order {})",
@@ -649,6 +657,9 @@ impl CacheInner {
             unsafe {
                 if (*ac).avail >= (*ac).limit {
                     self.flusharray(ac, &mut destroy);
+                    (*ac).stat.freemiss.inc();
+                } else {
+                    (*ac).stat.freehit.inc();
                 }
                 *ArrayCache::entry(ac, (*ac).avail) = e;
                 (*ac).avail += 1;

@@ -68,7 +68,10 @@ pub(crate) struct ArrayCache {
     /// …and the cache's `slab_gen` then. While the generation is unchanged no
     /// slab of the cache was destroyed, so the block is still that slab.
     pub(crate) memo_gen: usize,
-    _pad: usize,
+    /// SLAB's `cpustat` of this array: written only by the owning thread
+    /// (relaxed load + store), read by `stats` under the thread-list lock,
+    /// folded into the node when the array is freed (see `stats`).
+    pub(crate) stat: crate::stats::CpuStat,
 }
 
 /// One cached object: its address and its state byte (so the fast path can
@@ -110,7 +113,7 @@ impl ArrayCache {
                 memo_s_mem: 0,
                 memo_state: ptr::null(),
                 memo_gen: 0,
-                _pad: 0,
+                stat: crate::stats::CpuStat::new(),
             })
         };
         a
@@ -315,14 +318,18 @@ pub(crate) fn alloc_array(c: &CacheInner) -> *mut ArrayCache {
     }
 }
 
-/// Frees an array cache's memory.
+/// Frees an array cache's memory, after folding its counters into its
+/// cache's node (so they outlive the array). Called with no node lock held.
 ///
 /// # Safety
 ///
-/// `ac` came from [`alloc_array`], is empty, and is referenced by nothing.
+/// `ac` came from [`alloc_array`], is empty, and is referenced by nothing;
+/// its cache is live; the thread-list lock is held if `ac` was ever in a
+/// thread's slot (readers of the counters rely on it).
 pub(crate) unsafe fn free_array(ac: *mut ArrayCache) {
     // SAFETY: per the contract.
     unsafe {
+        crate::stats::fold_array(ac);
         let pool = ac_pool((*ac).limit);
         pool.free(
             crate::backend::global_pages(),
@@ -590,6 +597,7 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
                 (*ac).touched = 1;
                 (*e.state).store(crate::slab::OBJ_ALLOCATED, Ordering::Relaxed);
                 out = Some(e.obj);
+                (*ac).stat.allochit.inc();
             }
         }
     }
@@ -639,6 +647,7 @@ pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
                         };
                         (*ac).avail = n + 1;
                         done = true;
+                        (*ac).stat.freehit.inc();
                     }
                 }
             }
