@@ -81,11 +81,22 @@ pub(crate) static LARGE: LargeCounters = LargeCounters {
 /// unsafe { kfree(p.as_ptr())? };
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
-#[inline]
+#[inline(always)]
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kmalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
+    let r = kmalloc_notrace(size, gfp);
+    crate::trace::trace_kmalloc!(size, r, gfp);
+    r
+}
+
+/// [`kmalloc`] without its trace event.
+#[inline]
+fn kmalloc_notrace(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if size.wrapping_sub(1) < KMALLOC_MAX_CACHE_SIZE {
         let c = &caches()?[size_class(size)];
-        return c.alloc(gfp).map_err(|_| KmallocError::NoMemory { size });
+        return c
+            .alloc_notrace(gfp)
+            .map_err(|_| KmallocError::NoMemory { size });
     }
     kmalloc_large(size, gfp)
 }
@@ -173,6 +184,7 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
 #[inline]
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if !align.is_power_of_two() || align > KMALLOC_MAX_ALIGN {
         return Err(KmallocError::BadAlign { align });
@@ -180,12 +192,14 @@ pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8
     if align <= 8 {
         return kmalloc(size.max(1), gfp);
     }
-    match size_class_aligned(size, align) {
+    let r = match size_class_aligned(size, align) {
         Some(c) => caches()?[c]
-            .alloc(gfp)
+            .alloc_notrace(gfp)
             .map_err(|_| KmallocError::NoMemory { size }),
         None => alloc_pages(size.max(align), gfp),
-    }
+    };
+    crate::trace::trace_kmalloc!(size, r, gfp);
+    r
 }
 
 /// Frees what [`kmalloc`] returned (`kfree`); no size is needed: the page
@@ -209,7 +223,9 @@ pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8
 ///
 /// If `p` is a live kmalloc allocation, nothing may use it afterwards.
 #[inline]
+#[cfg_attr(feature = "trace", track_caller)]
 pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
+    crate::trace::trace_kfree!(p);
     let addr = p as usize;
     if addr <= ZERO_SIZE_PTR as usize {
         return Ok(());
@@ -222,7 +238,7 @@ pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
             if let Some(cs) = caches_if_ready() {
                 // SAFETY: `addr` is non-null; the cache refuses anything that is
                 // not an allocated object of it; the caller gives it up.
-                return unsafe { cs[c].free(NonNull::new_unchecked(addr as *mut u8)) }
+                return unsafe { cs[c].free_notrace(NonNull::new_unchecked(addr as *mut u8)) }
                     .map_err(|e| KmallocError::from_slab_free(e, addr));
             }
         }
@@ -425,6 +441,7 @@ pub fn cache_name(size: usize) -> Option<&'static str> {
 ///
 /// `p` is NULL, [`ZERO_SIZE_PTR`] or a live kmalloc allocation; if this
 /// returns a different pointer, `p` is freed and may not be used again.
+#[cfg_attr(feature = "trace", track_caller)]
 pub unsafe fn krealloc(p: *mut u8, new_size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if zero_or_null_ptr(p) {
         return kmalloc(new_size, gfp);

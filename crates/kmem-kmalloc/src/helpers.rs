@@ -16,6 +16,7 @@ use crate::{KmallocError, kfree, kmalloc, ksize};
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
 #[inline]
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kzalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     kmalloc(size, gfp | Gfp::ZERO)
 }
@@ -32,6 +33,7 @@ pub fn kzalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
 /// # Ok::<(), KmallocError>(())
 /// ```
 #[inline]
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kmalloc_array(n: usize, size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     match n.checked_mul(size) {
         Some(bytes) => kmalloc(bytes, gfp),
@@ -48,6 +50,7 @@ pub fn kmalloc_array(n: usize, size: usize, gfp: Gfp) -> Result<NonNull<u8>, Kma
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
 #[inline]
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kcalloc(n: usize, size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     kmalloc_array(n, size, gfp | Gfp::ZERO)
 }
@@ -60,6 +63,7 @@ pub fn kcalloc(n: usize, size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocEr
 /// # unsafe { kmem_kmalloc::kfree(p.as_ptr())? };
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kmemdup(src: &[u8], gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     let p = kmalloc(src.len(), gfp)?;
     if !src.is_empty() {
@@ -77,6 +81,7 @@ pub fn kmemdup(src: &[u8], gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
 /// # unsafe { kmem_kmalloc::kfree(p.as_ptr())? };
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
+#[cfg_attr(feature = "trace", track_caller)]
 pub fn kstrdup(s: &core::ffi::CStr, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     kmemdup(s.to_bytes_with_nul(), gfp)
 }
@@ -93,6 +98,7 @@ pub fn kstrdup(s: &core::ffi::CStr, gfp: Gfp) -> Result<NonNull<u8>, KmallocErro
 /// # Safety
 ///
 /// As for [`kfree`].
+#[cfg_attr(feature = "trace", track_caller)]
 pub unsafe fn kfree_sensitive(p: *mut u8) -> Result<(), KmallocError> {
     let n = ksize(p)?;
     if n > 0 {

@@ -55,6 +55,7 @@ pub mod fork;
 mod global;
 mod helpers;
 mod stats;
+mod trace;
 
 pub use alloc::{
     KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kmalloc, kmalloc_aligned, krealloc, ksize,

@@ -47,6 +47,7 @@ mod meta;
 mod region;
 mod registry;
 mod shrink;
+mod trace;
 
 pub use allocator::{Config, PageAllocator, PageStats};
 pub use block::Pages;

@@ -750,8 +750,25 @@ impl KmemCache {
     /// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
     /// unsafe { c.free(p).unwrap() };
     /// ```
-    #[inline]
+    #[inline(always)]
+    #[cfg_attr(feature = "trace", track_caller)]
     pub fn alloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
+        let r = self.alloc_notrace(gfp);
+        crate::trace::trace_kmem_cache_alloc!(self.inner(), r, gfp);
+        r
+    }
+
+    /// [`alloc`](Self::alloc) without the `kmem_cache_alloc` trace event
+    /// (Linux `kmem_cache_alloc_notrace`): for layers that emit their own
+    /// event, as kmalloc does. The same as `alloc` without the `trace` feature.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("notrace", 32, 0).unwrap();
+    /// let p = c.alloc_notrace(kmem_page::Gfp::KERNEL).unwrap();
+    /// unsafe { c.free_notrace(p).unwrap() };
+    /// ```
+    #[inline]
+    pub fn alloc_notrace(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
         let c = self.inner();
         if let Some(p) = cpu_cache::fast_alloc(c, self.id) {
             if gfp.zero() {
@@ -808,8 +825,22 @@ impl KmemCache {
     ///
     /// If `p` is an allocated object of this cache, nothing may use it after
     /// this call.
-    #[inline]
+    #[inline(always)]
+    #[cfg_attr(feature = "trace", track_caller)]
     pub unsafe fn free(&self, p: NonNull<u8>) -> Result<(), SlabError> {
+        crate::trace::trace_kmem_cache_free!(self.inner(), p);
+        // SAFETY: passed on from our caller.
+        unsafe { self.free_notrace(p) }
+    }
+
+    /// [`free`](Self::free) without the `kmem_cache_free` trace event: for
+    /// layers that emit their own (kmalloc's `kfree`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`free`](Self::free).
+    #[inline]
+    pub unsafe fn free_notrace(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
         if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
             return Ok(());

@@ -96,6 +96,7 @@ mod reap;
 mod slab;
 mod stats;
 mod sync;
+mod trace;
 mod typed;
 
 #[cfg(loom)]
