@@ -730,6 +730,8 @@ impl<S: PageSource> PageAllocator<S> {
         z.link_region(region);
         z.huge_count += 1;
         z.stats.huge_allocs += 1;
+        z.stats.huge_pages_total += npages as u64;
+        z.note_peak();
         Ok(mem)
     }
 

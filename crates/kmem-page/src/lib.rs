@@ -47,6 +47,7 @@ mod meta;
 mod region;
 mod registry;
 mod shrink;
+mod stats;
 mod trace;
 
 pub use allocator::{Config, PageAllocator, PageStats};
