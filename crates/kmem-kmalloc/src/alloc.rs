@@ -53,6 +53,20 @@ pub(crate) struct LargeCounters {
     pub(crate) huge_bytes: AtomicUsize,
     pub(crate) failures: AtomicUsize,
     pub(crate) bad_frees: AtomicUsize,
+    /// Bytes of every large block and huge mapping handed out (never falls).
+    pub(crate) bytes_total: AtomicUsize,
+    /// The most bytes in large blocks and huge mappings at once.
+    pub(crate) peak: AtomicUsize,
+}
+
+impl LargeCounters {
+    /// Counts `n` bytes handed out on the large path and raises the peak.
+    fn count_bytes(&self, live: &AtomicUsize, n: usize) {
+        live.fetch_add(n, Ordering::Relaxed);
+        self.bytes_total.fetch_add(n, Ordering::Relaxed);
+        let now = self.bytes.load(Ordering::Relaxed) + self.huge_bytes.load(Ordering::Relaxed);
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
 }
 
 pub(crate) static LARGE: LargeCounters = LargeCounters {
@@ -64,6 +78,8 @@ pub(crate) static LARGE: LargeCounters = LargeCounters {
     huge_bytes: AtomicUsize::new(0),
     failures: AtomicUsize::new(0),
     bad_frees: AtomicUsize::new(0),
+    bytes_total: AtomicUsize::new(0),
+    peak: AtomicUsize::new(0),
 };
 
 /// Allocates `size` bytes (`kmalloc`). `size == 0` gives [`ZERO_SIZE_PTR`].
@@ -145,9 +161,7 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
         pages.alloc_kind(order, gfp, PageKind::Large).inspect(|&p| {
             tag_large(p);
             LARGE.allocs.fetch_add(1, Ordering::Relaxed);
-            LARGE
-                .bytes
-                .fetch_add(kmem_platform::PAGE_SIZE << order, Ordering::Relaxed);
+            LARGE.count_bytes(&LARGE.bytes, kmem_platform::PAGE_SIZE << order);
         })
     } else if size > isize::MAX as usize {
         Err(kmem_page::PageError::TooLarge { size })
@@ -155,9 +169,9 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
         pages.alloc_huge(size, gfp).inspect(|&p| {
             tag_large(p);
             LARGE.huge_allocs.fetch_add(1, Ordering::Relaxed);
-            LARGE.huge_bytes.fetch_add(
+            LARGE.count_bytes(
+                &LARGE.huge_bytes,
                 size.next_multiple_of(kmem_platform::PAGE_SIZE),
-                Ordering::Relaxed,
             );
         })
     };
