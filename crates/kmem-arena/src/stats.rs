@@ -4,57 +4,46 @@
 //! cursor it updates anyway (see `Pool::enc`); the peak is exact without being updated on the hot path,
 //! because `current_allocated` only ever falls at a free or a reset, and the
 //! pool samples it just before each of those (and whenever it is read).
+//!
+//! [`PoolStats`] is [`kmem_platform::stats::PoolStats`], the type every kmem
+//! pool reports.
+//!
+//! What each field counts (sizes are the sizes *asked for*, as in the seed's
+//! `mp_alloc_with_stats`; alignment padding and the pool's own bookkeeping —
+//! block headers, large-list entries, drop records, cleanup records and their
+//! data — are not counted):
+//!
+//! * `total_allocated` — bytes handed out since the pool was created, by every
+//!   allocation that succeeded (small and large). Never decreases; not cleared
+//!   by reset.
+//! * `current_allocated` — bytes handed out and not yet given back: small
+//!   allocations since the last reset plus live large ones. A large block freed
+//!   with `mp_free` subtracts its size; a reset sets it to 0.
+//! * `peak_allocated` — the highest `current_allocated` has been (exact).
+//! * `allocation_count` — allocations that succeeded, through any entry point.
+//! * `free_count` — allocations given back: each `mp_free` that returned 0,
+//!   plus, at each reset, every allocation live at that moment. So
+//!   `allocation_count - free_count` is always the number of live allocations.
+//! * `failed_count` — allocation calls that returned NULL / an error: out of
+//!   memory, size 0 or too large, a bad alignment.
+//!
+//! ```
+//! use kmem_arena::Pool;
+//! let pool = Pool::new(kmem_arena::Global, 4096).unwrap();
+//! pool.alloc(100).unwrap();
+//! let big = pool.alloc(10_000).unwrap();      // > max (4095): a large block
+//! // SAFETY: `big` is not used afterwards.
+//! assert!(unsafe { pool.free(big.as_ptr()) }.is_ok());
+//! let s = pool.stats();
+//! assert_eq!((s.total_allocated, s.current_allocated, s.peak_allocated), (10_100, 100, 10_100));
+//! assert_eq!((s.allocation_count, s.free_count, s.failed_count), (2, 1, 0));
+//! ```
 
 use core::cell::Cell;
 
-/// A snapshot of a pool's statistics, laid out as the C `struct mp_pool_stats`.
-///
-/// What each field counts (sizes are the sizes *asked for*, as in the seed's
-/// `mp_alloc_with_stats`; alignment padding and the pool's own bookkeeping —
-/// block headers, large-list entries, drop records, cleanup records and their
-/// data — are not counted):
-///
-/// * `total_allocated` — bytes handed out since the pool was created, by every
-///   allocation that succeeded (small and large). Never decreases; not cleared
-///   by reset.
-/// * `current_allocated` — bytes handed out and not yet given back: small
-///   allocations since the last reset plus live large ones. A large block freed
-///   with `mp_free` subtracts its size; a reset sets it to 0.
-/// * `peak_allocated` — the highest `current_allocated` has been (exact).
-/// * `allocation_count` — allocations that succeeded, through any entry point.
-/// * `free_count` — allocations given back: each `mp_free` that returned 0,
-///   plus, at each reset, every allocation live at that moment. So
-///   `allocation_count - free_count` is always the number of live allocations.
-/// * `failed_count` — allocation calls that returned NULL / an error: out of
-///   memory, size 0 or too large, a bad alignment.
-///
-/// ```
-/// use kmem_arena::Pool;
-/// let pool = Pool::new(kmem_arena::Global, 4096).unwrap();
-/// pool.alloc(100).unwrap();
-/// let big = pool.alloc(10_000).unwrap();      // > max (4095): a large block
-/// // SAFETY: `big` is not used afterwards.
-/// assert!(unsafe { pool.free(big.as_ptr()) }.is_ok());
-/// let s = pool.stats();
-/// assert_eq!((s.total_allocated, s.current_allocated, s.peak_allocated), (10_100, 100, 10_100));
-/// assert_eq!((s.allocation_count, s.free_count, s.failed_count), (2, 1, 0));
-/// ```
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Bytes handed out since creation (never decreases).
-    pub total_allocated: usize,
-    /// Bytes handed out and not yet freed or reset.
-    pub current_allocated: usize,
-    /// The highest `current_allocated` has been.
-    pub peak_allocated: usize,
-    /// Successful allocations since creation.
-    pub allocation_count: usize,
-    /// Allocations given back (large frees, and every live allocation at a reset).
-    pub free_count: usize,
-    /// Allocation calls that failed.
-    pub failed_count: usize,
-}
+/// The statistics every kmem pool reports (the C `struct mp_pool_stats`);
+/// the module docs say what a region pool counts in each field.
+pub use kmem_platform::stats::PoolStats;
 
 /// The counters behind [`PoolStats`], kept in the pool.
 ///
