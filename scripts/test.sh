@@ -34,6 +34,10 @@ RUSTFLAGS="-D warnings" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/nostd" \
 step "cargo test --workspace"
 cargo test --workspace
 
+step "trace events (feature trace: kmalloc, kfree, kmem_cache_*, mm_page_*)"
+cargo clippy -p kmem-kmalloc --features trace --all-targets -- -D warnings
+cargo test -p kmem-kmalloc --features trace --test trace
+
 step "C tests (tests/c, against include/kmem.h and libkmem.so)"
 cargo build --release -p libkmem
 tests/c/run.sh
