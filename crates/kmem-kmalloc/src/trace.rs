@@ -31,19 +31,15 @@
 /// `kmalloc`: `$r` (a `Result<NonNull<u8>, _>`) for a request of `$size` bytes.
 #[cfg(feature = "trace")]
 macro_rules! trace_kmalloc {
-    ($size:expr, $r:expr, $gfp:expr) => {{
-        let ptr = $r.as_ref().map_or(0, |p| p.as_ptr() as usize);
-        tracing::event!(
-            name: "kmalloc",
-            target: "kmem",
-            tracing::Level::TRACE,
-            call_site = %core::panic::Location::caller(),
-            ptr = ptr as u64,
-            bytes_req = $size as u64,
-            bytes_alloc = $crate::trace::bytes_alloc(ptr) as u64,
-            gfp_flags = $gfp.0 as u64,
-        )
-    }};
+    ($size:expr, $r:expr, $gfp:expr) => {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            $crate::trace::kmalloc_event(
+                $size,
+                $r.as_ref().map_or(0, |p| p.as_ptr() as usize),
+                $gfp,
+            );
+        }
+    };
 }
 #[cfg(not(feature = "trace"))]
 macro_rules! trace_kmalloc {
@@ -57,15 +53,11 @@ macro_rules! trace_kmalloc {
 /// `kfree`: `$p` is being freed.
 #[cfg(feature = "trace")]
 macro_rules! trace_kfree {
-    ($p:expr) => {{
-        tracing::event!(
-            name: "kfree",
-            target: "kmem",
-            tracing::Level::TRACE,
-            call_site = %core::panic::Location::caller(),
-            ptr = $p as usize as u64,
-        )
-    }};
+    ($p:expr) => {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            $crate::trace::kfree_event($p as usize);
+        }
+    };
 }
 #[cfg(not(feature = "trace"))]
 macro_rules! trace_kfree {
@@ -76,14 +68,42 @@ macro_rules! trace_kfree {
     }};
 }
 
-/// What an allocation at `ptr` really has (0 for none or a failed one).
+/// Raises `kmalloc` (out of line; `call_site` through `#[track_caller]`).
 #[cfg(feature = "trace")]
 #[cold]
-pub(crate) fn bytes_alloc(ptr: usize) -> usize {
-    if ptr == 0 {
-        return 0;
-    }
-    crate::ksize(ptr as *const u8).unwrap_or(0)
+#[inline(never)]
+#[track_caller]
+pub(crate) fn kmalloc_event(size: usize, ptr: usize, gfp: kmem_page::Gfp) {
+    let bytes_alloc = if ptr == 0 {
+        0
+    } else {
+        crate::ksize(ptr as *const u8).unwrap_or(0)
+    };
+    tracing::event!(
+        name: "kmalloc",
+        target: "kmem",
+        tracing::Level::TRACE,
+        call_site = %core::panic::Location::caller(),
+        ptr = ptr as u64,
+        bytes_req = size as u64,
+        bytes_alloc = bytes_alloc as u64,
+        gfp_flags = gfp.0 as u64,
+    )
+}
+
+/// Raises `kfree` (out of line).
+#[cfg(feature = "trace")]
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn kfree_event(ptr: usize) {
+    tracing::event!(
+        name: "kfree",
+        target: "kmem",
+        tracing::Level::TRACE,
+        call_site = %core::panic::Location::caller(),
+        ptr = ptr as u64,
+    )
 }
 
 pub(crate) use {trace_kfree, trace_kmalloc};

@@ -22,19 +22,11 @@
 /// `mm_page_alloc`: a block of `2^order` pages at `$addr` was handed out.
 #[cfg(feature = "trace")]
 macro_rules! trace_mm_page_alloc {
-    ($addr:expr, $order:expr, $gfp:expr, $kind:expr) => {{
-        let addr = $addr as usize;
-        tracing::event!(
-            name: "mm_page_alloc",
-            target: "kmem",
-            tracing::Level::TRACE,
-            page = addr as u64,
-            pfn = (addr >> kmem_platform::PAGE_SHIFT) as u64,
-            order = $order as u64,
-            gfp_flags = $gfp.0 as u64,
-            migratetype = $kind.name(),
-        )
-    }};
+    ($addr:expr, $order:expr, $gfp:expr, $kind:expr) => {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            $crate::trace::mm_page_alloc_event($addr as usize, $order, $gfp, $kind);
+        }
+    };
 }
 #[cfg(not(feature = "trace"))]
 macro_rules! trace_mm_page_alloc {
@@ -48,17 +40,11 @@ macro_rules! trace_mm_page_alloc {
 /// `mm_page_free`: the block of `2^order` pages at `$addr` is being freed.
 #[cfg(feature = "trace")]
 macro_rules! trace_mm_page_free {
-    ($addr:expr, $order:expr) => {{
-        let addr = $addr as usize;
-        tracing::event!(
-            name: "mm_page_free",
-            target: "kmem",
-            tracing::Level::TRACE,
-            page = addr as u64,
-            pfn = (addr >> kmem_platform::PAGE_SHIFT) as u64,
-            order = $order as u64,
-        )
-    }};
+    ($addr:expr, $order:expr) => {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            $crate::trace::mm_page_free_event($addr as usize, $order);
+        }
+    };
 }
 #[cfg(not(feature = "trace"))]
 macro_rules! trace_mm_page_free {
@@ -67,6 +53,38 @@ macro_rules! trace_mm_page_free {
             $(let _ = &$e;)*
         }
     }};
+}
+
+/// Raises `mm_page_alloc` (out of line).
+#[cfg(feature = "trace")]
+#[cold]
+#[inline(never)]
+pub(crate) fn mm_page_alloc_event(addr: usize, order: u32, gfp: crate::Gfp, kind: crate::PageKind) {
+    tracing::event!(
+        name: "mm_page_alloc",
+        target: "kmem",
+        tracing::Level::TRACE,
+        page = addr as u64,
+        pfn = (addr >> kmem_platform::PAGE_SHIFT) as u64,
+        order = order as u64,
+        gfp_flags = gfp.0 as u64,
+        migratetype = kind.name(),
+    )
+}
+
+/// Raises `mm_page_free` (out of line).
+#[cfg(feature = "trace")]
+#[cold]
+#[inline(never)]
+pub(crate) fn mm_page_free_event(addr: usize, order: u32) {
+    tracing::event!(
+        name: "mm_page_free",
+        target: "kmem",
+        tracing::Level::TRACE,
+        page = addr as u64,
+        pfn = (addr >> kmem_platform::PAGE_SHIFT) as u64,
+        order = order as u64,
+    )
 }
 
 pub(crate) use {trace_mm_page_alloc, trace_mm_page_free};

@@ -22,22 +22,19 @@
 //! caller through `libkmem` gets the location of the C entry point.)
 
 /// `kmem_cache_alloc`: `$r` (a `Result<NonNull<u8>, _>`) from cache `$c`.
+/// Inline: one check of `tracing`'s level filter; the event itself is built
+/// out of line.
 #[cfg(feature = "trace")]
 macro_rules! trace_kmem_cache_alloc {
-    ($c:expr, $r:expr, $gfp:expr) => {{
-        let c: &$crate::cache::CacheInner = $c;
-        tracing::event!(
-            name: "kmem_cache_alloc",
-            target: "kmem",
-            tracing::Level::TRACE,
-            call_site = %core::panic::Location::caller(),
-            ptr = $r.as_ref().map_or(0, |p| p.as_ptr() as usize) as u64,
-            bytes_req = c.object_size as u64,
-            bytes_alloc = c.size as u64,
-            gfp_flags = $gfp.0 as u64,
-            name = c.name(),
-        )
-    }};
+    ($c:expr, $r:expr, $gfp:expr) => {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            $crate::trace::kmem_cache_alloc_event(
+                $c,
+                $r.as_ref().map_or(0, |p| p.as_ptr() as usize),
+                $gfp,
+            );
+        }
+    };
 }
 #[cfg(not(feature = "trace"))]
 macro_rules! trace_kmem_cache_alloc {
@@ -51,17 +48,11 @@ macro_rules! trace_kmem_cache_alloc {
 /// `kmem_cache_free`: `$p` is being freed into cache `$c`.
 #[cfg(feature = "trace")]
 macro_rules! trace_kmem_cache_free {
-    ($c:expr, $p:expr) => {{
-        let c: &$crate::cache::CacheInner = $c;
-        tracing::event!(
-            name: "kmem_cache_free",
-            target: "kmem",
-            tracing::Level::TRACE,
-            call_site = %core::panic::Location::caller(),
-            ptr = $p.as_ptr() as usize as u64,
-            name = c.name(),
-        )
-    }};
+    ($c:expr, $p:expr) => {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            $crate::trace::kmem_cache_free_event($c, $p.as_ptr() as usize);
+        }
+    };
 }
 #[cfg(not(feature = "trace"))]
 macro_rules! trace_kmem_cache_free {
@@ -70,6 +61,46 @@ macro_rules! trace_kmem_cache_free {
             $(let _ = &$e;)*
         }
     }};
+}
+
+/// Raises `kmem_cache_alloc` (out of line; `call_site` is the caller's
+/// caller through `#[track_caller]`).
+#[cfg(feature = "trace")]
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn kmem_cache_alloc_event(
+    c: &crate::cache::CacheInner,
+    ptr: usize,
+    gfp: kmem_page::Gfp,
+) {
+    tracing::event!(
+        name: "kmem_cache_alloc",
+        target: "kmem",
+        tracing::Level::TRACE,
+        call_site = %core::panic::Location::caller(),
+        ptr = ptr as u64,
+        bytes_req = c.object_size as u64,
+        bytes_alloc = c.size as u64,
+        gfp_flags = gfp.0 as u64,
+        name = c.name(),
+    )
+}
+
+/// Raises `kmem_cache_free` (out of line).
+#[cfg(feature = "trace")]
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn kmem_cache_free_event(c: &crate::cache::CacheInner, ptr: usize) {
+    tracing::event!(
+        name: "kmem_cache_free",
+        target: "kmem",
+        tracing::Level::TRACE,
+        call_site = %core::panic::Location::caller(),
+        ptr = ptr as u64,
+        name = c.name(),
+    )
 }
 
 pub(crate) use {trace_kmem_cache_alloc, trace_kmem_cache_free};
