@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod frag;
 mod layers;
 mod run;
 mod timing;
@@ -30,6 +31,24 @@ enum Command {
     /// Run the built-in workloads quietly, then print /proc/slabinfo (version
     /// 2.1) for the caches they leave (use `kmem run` for a program's).
     Slabinfo,
+    /// Replay one allocation trace through first fit, best fit, worst fit,
+    /// buddy and slab size classes, and compare fragmentation and speed.
+    ///
+    /// The seeds' §3.2 table of allocation algorithms, measured instead of
+    /// asserted. A trace (a shipped workload generated from --seed, or a file
+    /// given with --trace) is replayed through each algorithm over a simulated
+    /// heap of the same capacity (offsets, byte granularity, 16-byte
+    /// alignment). Printed per algorithm: time per operation, failed
+    /// allocations, peak footprint, internal fragmentation ((allocated -
+    /// requested) / allocated), external fragmentation (1 - largest free block
+    /// / free bytes) and the largest request that would succeed. Plots (SVG)
+    /// of the largest satisfiable request, the fragmentation and the time per
+    /// operation over the replay, and every sample as CSV, go to --out.
+    ///
+    /// Examples: `kmem frag`, `kmem frag --workload server --ops 100000`,
+    /// `kmem frag --workload powerlaw --save-trace p.trace`, `kmem frag
+    /// --trace p.trace --heap 2M --format csv`.
+    Frag(frag::FragArgs),
     /// Run PROGRAM on kmem (LD_PRELOAD of libkmem_preload.so) and print its slabinfo when it exits.
     Run {
         /// The program and its arguments (after `--`).
@@ -46,6 +65,7 @@ fn main() -> ExitCode {
         Command::Report => layers::report_all(&mut out),
         Command::Buddyinfo => layers::warm_up().and_then(|()| layers::pages::buddyinfo(&mut out)),
         Command::Slabinfo => layers::warm_up().and_then(|()| layers::slab::slabinfo(&mut out)),
+        Command::Frag(args) => frag::run(&args, &mut out),
         Command::Run { program } => return run::run(&program, &mut out),
     };
     match r.and_then(|_| out.flush()) {
