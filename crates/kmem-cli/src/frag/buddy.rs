@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use super::heap::{Block, GRANULE, Heap};
 
 /// A buddy heap over `[0, capacity)`.
+#[derive(Clone)]
 pub struct Buddy {
     capacity: u64,
     /// `free[k]`: offsets of the free blocks of `GRANULE << k` bytes.

@@ -26,6 +26,7 @@ pub enum Fit {
 }
 
 /// A free-list heap over `[0, capacity)`.
+#[derive(Clone)]
 pub struct FreeList {
     fit: Fit,
     capacity: u64,

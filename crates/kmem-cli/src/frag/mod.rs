@@ -22,6 +22,9 @@ pub mod plot;
 pub mod slab;
 pub mod trace;
 
+#[cfg(test)]
+mod model;
+
 use heap::Algo;
 use metrics::{Run, replay};
 use trace::{Trace, Workload};

@@ -98,6 +98,7 @@ fn draw(path: &Path, c: &Chart, runs: &[Run]) -> Result<(), Box<dyn std::error::
             chart
                 .configure_mesh()
                 .x_desc("operations replayed")
+                .x_label_formatter(&|v| format!("{}", v.round() as u64))
                 .y_desc(c.y_desc)
                 .y_label_formatter(&|v| (c.label)(*v))
                 .draw()?;
@@ -114,15 +115,16 @@ fn draw(path: &Path, c: &Chart, runs: &[Run]) -> Result<(), Box<dyn std::error::
                 .configure_series_labels()
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.85))
-                .position(SeriesLabelPosition::LowerLeft)
+                .position(SeriesLabelPosition::UpperRight)
                 .draw()?;
         }};
     }
     if c.log {
         let lo = (y_min.max(1e-3) / 2.0).min(y_max / 4.0);
-        finish!(builder.build_cartesian_2d(0f64..x_max, (lo..y_max * 2.0).log_scale())?);
+        // Headroom above the data for the legend.
+        finish!(builder.build_cartesian_2d(0f64..x_max, (lo..y_max * 12.0).log_scale())?);
     } else {
-        finish!(builder.build_cartesian_2d(0f64..x_max, 0f64..y_max.max(1.0))?);
+        finish!(builder.build_cartesian_2d(0f64..x_max, 0f64..y_max.max(1.0) * 1.35)?);
     }
     root.present()?;
     Ok(())

@@ -38,6 +38,7 @@ enum PageState {
 
 /// A size-class heap over `[0, capacity)` (whole pages; a tail shorter than a
 /// page is never used).
+#[derive(Clone)]
 pub struct Slab {
     capacity: u64,
     pages: Vec<PageState>,
