@@ -94,8 +94,8 @@ pub enum AnyHeap {
     List(FreeList),
     /// Buddy.
     Buddy(Buddy),
-    /// Size classes.
-    Slab(Slab),
+    /// Size classes (boxed: its per-class lists make it the large one).
+    Slab(Box<Slab>),
 }
 
 impl AnyHeap {
@@ -106,7 +106,7 @@ impl AnyHeap {
             Algo::BestFit => AnyHeap::List(FreeList::new(Fit::Best, capacity)),
             Algo::WorstFit => AnyHeap::List(FreeList::new(Fit::Worst, capacity)),
             Algo::Buddy => AnyHeap::Buddy(Buddy::new(capacity)),
-            Algo::Slab => AnyHeap::Slab(Slab::new(capacity)),
+            Algo::Slab => AnyHeap::Slab(Box::new(Slab::new(capacity))),
         }
     }
 }

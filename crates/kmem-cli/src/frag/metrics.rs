@@ -139,7 +139,7 @@ pub fn replay(
         let r = match &mut AnyHeap::new(algo, heap) {
             AnyHeap::List(h) => replay_in(h, algo, trace, samples, tick),
             AnyHeap::Buddy(h) => replay_in(h, algo, trace, samples, tick),
-            AnyHeap::Slab(h) => replay_in(h, algo, trace, samples, tick),
+            AnyHeap::Slab(h) => replay_in(&mut **h, algo, trace, samples, tick),
         };
         times.push(r.samples.iter().map(|s| s.ns_per_op).collect());
         run.get_or_insert(r);

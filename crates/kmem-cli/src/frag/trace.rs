@@ -437,7 +437,7 @@ mod tests {
             for op in &t.ops {
                 match *op {
                     Op::Alloc { slot, size } => {
-                        assert!(!live[slot as usize] && size >= 1 && size <= 1 << 20);
+                        assert!(!live[slot as usize] && (1..=1 << 20).contains(&size));
                         live[slot as usize] = true;
                     }
                     Op::Free { slot } => {
