@@ -97,7 +97,8 @@ impl Run {
 
     /// The smallest "largest satisfiable request" seen.
     pub fn largest_min(&self) -> u64 {
-        self.samples.iter().map(|s| s.largest).min().unwrap_or(0)
+        let min = self.samples.iter().map(|s| s.largest).min();
+        min.unwrap_or(self.last().largest)
     }
 
     /// The state after the whole trace.
@@ -135,11 +136,12 @@ pub fn replay(
 ) -> Run {
     let mut run: Option<Run> = None;
     let mut times: Vec<Vec<f64>> = Vec::new();
-    for _ in 0..repeats.max(1) {
+    for i in 0..repeats.max(1) {
+        let observe = i == 0;
         let r = match &mut AnyHeap::new(algo, heap) {
-            AnyHeap::List(h) => replay_in(h, algo, trace, samples, tick),
-            AnyHeap::Buddy(h) => replay_in(h, algo, trace, samples, tick),
-            AnyHeap::Slab(h) => replay_in(&mut **h, algo, trace, samples, tick),
+            AnyHeap::List(h) => replay_in(h, algo, trace, samples, observe, tick),
+            AnyHeap::Buddy(h) => replay_in(h, algo, trace, samples, observe, tick),
+            AnyHeap::Slab(h) => replay_in(&mut **h, algo, trace, samples, observe, tick),
         };
         times.push(r.samples.iter().map(|s| s.ns_per_op).collect());
         run.get_or_insert(r);
@@ -158,12 +160,14 @@ pub fn replay(
 }
 
 /// One replay, monomorphic in the heap type so that the timed loop makes
-/// direct calls.
+/// direct calls; `observe`: also examine the heap after each segment
+/// (otherwise the samples carry only the times).
 fn replay_in<H: Heap>(
     h: &mut H,
     algo: Algo,
     trace: &Trace,
     samples: usize,
+    observe: bool,
     tick: &mut dyn FnMut(u64),
 ) -> Run {
     let every = trace.ops.len().div_ceil(samples.max(1)).max(1);
@@ -209,7 +213,7 @@ fn replay_in<H: Heap>(
         done += chunk.len();
         run.samples.push(Sample {
             op: done,
-            largest: h.largest_request(),
+            largest: if observe { h.largest_request() } else { 0 },
             free: h.free_bytes(),
             allocated: h.capacity() - h.free_bytes(),
             requested,
@@ -307,5 +311,38 @@ mod tests {
         assert_eq!(r.samples.len(), 10);
         assert_eq!(r.samples.last().unwrap().op, 1000);
         assert!(r.samples.windows(2).all(|w| w[0].op < w[1].op));
+    }
+
+    #[test]
+    fn repeats_change_only_the_times() {
+        let t = Trace::generate(super::super::trace::Workload::Server, 3000, 2, 1 << 20);
+        for algo in Algo::ALL {
+            let one = replay(algo, &t, 1 << 20, 30, 1, &mut |_| {});
+            let three = replay(algo, &t, 1 << 20, 30, 3, &mut |_| {});
+            let strip = |r: &Run| -> Vec<Sample> {
+                r.samples
+                    .iter()
+                    .map(|s| Sample {
+                        ns_per_op: 0.0,
+                        ..*s
+                    })
+                    .collect()
+            };
+            assert_eq!(strip(&one), strip(&three), "{algo:?}");
+            assert_eq!(
+                (one.failures, one.peak_footprint, one.peak_allocated),
+                (three.failures, three.peak_footprint, three.peak_allocated)
+            );
+            assert!(three.ns_per_op > 0.0);
+        }
+    }
+
+    #[test]
+    fn an_empty_trace_leaves_the_heap_whole() {
+        let r = run(Algo::Buddy, "", 8192);
+        assert!(r.samples.is_empty());
+        assert_eq!(r.largest_min(), 8192);
+        assert_eq!(r.last().largest, 8192);
+        assert_eq!((r.failures, r.ns_per_op, r.peak_footprint), (0, 0.0, 0));
     }
 }
