@@ -45,6 +45,12 @@ enum Command {
     /// of the largest satisfiable request, the fragmentation and the time per
     /// operation over the replay, and every sample as CSV, go to --out.
     ///
+    /// Algorithms: first, best and worst fit share one address-ordered free
+    /// list with splitting and coalescing and differ only in the block they
+    /// pick; buddy is the binary buddy system with a 16-byte order 0; slab
+    /// classes are kmalloc's size classes (16 B … 2 KiB) in 4 KiB slabs, with
+    /// larger requests taking runs of whole pages.
+    ///
     /// Examples: `kmem frag`, `kmem frag --workload server --ops 100000`,
     /// `kmem frag --workload powerlaw --save-trace p.trace`, `kmem frag
     /// --trace p.trace --heap 2M --format csv`.

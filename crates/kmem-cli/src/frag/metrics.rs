@@ -229,6 +229,9 @@ fn replay_in<H: Heap>(
 mod tests {
     use super::*;
 
+    /// Operations per generated trace in these tests (Miri is slow).
+    const OPS: usize = if cfg!(miri) { 200 } else { 3000 };
+
     fn run(algo: Algo, text: &str, heap: u64) -> Run {
         let t = Trace::parse("hand", text).unwrap();
         replay(algo, &t, heap, 1000, 1, &mut |_| {})
@@ -304,18 +307,18 @@ mod tests {
 
     #[test]
     fn samples_cover_the_trace() {
-        let t = Trace::generate(super::super::trace::Workload::Uniform, 1000, 1, 1 << 20);
+        let t = Trace::generate(super::super::trace::Workload::Uniform, OPS, 1, 1 << 20);
         let mut ticks = 0;
         let r = replay(Algo::BestFit, &t, 1 << 20, 10, 3, &mut |n| ticks += n);
-        assert_eq!(ticks, 3000);
+        assert_eq!(ticks, 3 * OPS as u64);
         assert_eq!(r.samples.len(), 10);
-        assert_eq!(r.samples.last().unwrap().op, 1000);
+        assert_eq!(r.samples.last().unwrap().op, OPS);
         assert!(r.samples.windows(2).all(|w| w[0].op < w[1].op));
     }
 
     #[test]
     fn repeats_change_only_the_times() {
-        let t = Trace::generate(super::super::trace::Workload::Server, 3000, 2, 1 << 20);
+        let t = Trace::generate(super::super::trace::Workload::Server, OPS, 2, 1 << 20);
         for algo in Algo::ALL {
             let one = replay(algo, &t, 1 << 20, 30, 1, &mut |_| {});
             let three = replay(algo, &t, 1 << 20, 30, 3, &mut |_| {});

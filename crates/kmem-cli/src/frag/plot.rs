@@ -138,6 +138,10 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "plotters' SVG writer is slow under Miri and has no unsafe of ours"
+    )]
     fn writes_three_svg_files_with_every_algorithm() {
         let dir = std::env::temp_dir().join(format!("kmem-frag-plot-{}", std::process::id()));
         let t = Trace::generate(Workload::Powerlaw, 2000, 1, 1 << 20);

@@ -203,9 +203,9 @@ fn churn(b: &mut Builder, rng: &mut Rng, target: u64, mut size: impl FnMut(&mut 
 
 /// The server-like mix (see [`Workload::Server`]).
 fn server(b: &mut Builder, rng: &mut Rng, heap: u64) {
-    let scale = (heap / (1 << 20)).max(1);
-    let conn_target = 32 * scale as usize;
-    let max_inflight = 48 * scale as usize;
+    // Counts scale with the heap (the mix is tuned for 1 MiB).
+    let conn_target = ((32 * heap) >> 20).max(1) as usize;
+    let max_inflight = ((48 * heap) >> 20).max(1) as usize;
     let cache_budget = heap / 5;
     let big_max = (64 << 10).min(heap / 16).max(8 << 10);
     let mut conns: Vec<[u32; 2]> = Vec::new();
@@ -419,25 +419,36 @@ impl Trace {
 mod tests {
     use super::*;
 
+    /// Operations per generated trace in these tests (Miri is slow).
+    const OPS: usize = if cfg!(miri) { 300 } else { 3000 };
+
     #[test]
     fn the_same_seed_gives_the_same_trace() {
         for w in Workload::ALL {
-            let a = Trace::generate(w, 3000, 7, 1 << 20);
-            assert_eq!(a, Trace::generate(w, 3000, 7, 1 << 20));
-            assert_ne!(a.ops, Trace::generate(w, 3000, 8, 1 << 20).ops);
-            assert_eq!(a.ops.len(), 3000);
+            let a = Trace::generate(w, OPS, 7, 1 << 20);
+            assert_eq!(a, Trace::generate(w, OPS, 7, 1 << 20));
+            assert_ne!(a.ops, Trace::generate(w, OPS, 8, 1 << 20).ops);
+            assert_eq!(a.ops.len(), OPS);
         }
     }
 
     #[test]
     fn generated_traces_are_well_formed_and_stay_near_their_target() {
-        for w in Workload::ALL {
-            let t = Trace::generate(w, 20_000, 1, 1 << 20);
+        let cases: &[(u64, usize)] = if cfg!(miri) {
+            &[(16 << 10, 600)]
+        } else {
+            &[(1 << 20, 20_000), (64 << 10, 4000), (4 << 20, 60_000)]
+        };
+        for (w, &(heap, ops)) in Workload::ALL
+            .iter()
+            .flat_map(|w| cases.iter().map(move |c| (*w, c)))
+        {
+            let t = Trace::generate(w, ops, 1, heap);
             let mut live = vec![false; t.slots()];
             for op in &t.ops {
                 match *op {
                     Op::Alloc { slot, size } => {
-                        assert!(!live[slot as usize] && (1..=1 << 20).contains(&size));
+                        assert!(!live[slot as usize] && (1..=heap).contains(&size));
                         live[slot as usize] = true;
                     }
                     Op::Free { slot } => {
@@ -447,15 +458,18 @@ mod tests {
                 }
             }
             let (lo, hi, peak) = t.shape();
-            assert!(lo >= 1 && hi <= 1 << 20);
+            assert!(lo >= 1 && hi <= heap);
             // Live bytes reach half the heap but never exceed it (requested).
-            assert!(peak > 1 << 19 && peak < 1 << 20, "{w:?}: peak {peak}");
+            assert!(
+                peak > heap / 2 && peak < heap,
+                "{w:?} heap {heap}: peak {peak}"
+            );
         }
     }
 
     #[test]
     fn text_round_trip() {
-        let t = Trace::generate(Workload::Server, 2000, 3, 1 << 20);
+        let t = Trace::generate(Workload::Server, OPS, 3, 1 << 20);
         let mut buf = Vec::new();
         t.write(&mut buf, "test").unwrap();
         let back = Trace::parse("server", std::str::from_utf8(&buf).unwrap()).unwrap();
