@@ -435,7 +435,7 @@ mod tests {
     #[test]
     fn generated_traces_are_well_formed_and_stay_near_their_target() {
         let cases: &[(u64, usize)] = if cfg!(miri) {
-            &[(16 << 10, 600)]
+            &[(64 << 10, 4000)]
         } else {
             &[(1 << 20, 20_000), (64 << 10, 4000), (4 << 20, 60_000)]
         };
