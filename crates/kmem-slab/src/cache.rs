@@ -713,7 +713,6 @@ impl CacheInner {
                 }
                 *ArrayCache::entry(ac, (*ac).avail) = e;
                 (*ac).avail += 1;
-                (*ac).memo_base = addr & self.slab_mask;
                 (*ac).memo_s_mem = (*s).s_mem;
                 (*ac).memo_state = Slab::state(s, 0);
                 (*ac).memo_gen = slab_gen;

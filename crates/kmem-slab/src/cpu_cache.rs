@@ -59,16 +59,15 @@ pub(crate) struct ArrayCache {
     /// The cache this array belongs to. Fixed.
     pub(crate) cache: *const CacheInner,
     /// Memo of the last slab a free validated through the page descriptors:
-    /// its block address (0: none)…
-    pub(crate) memo_base: usize,
-    /// …its first object (`s_mem`)…
+    /// its first object (`s_mem`; 0: none — no object lies within
+    /// `slab_bytes` of address 0, so nothing matches)…
     pub(crate) memo_s_mem: usize,
     /// …its state bytes…
     pub(crate) memo_state: *const AtomicU8,
     /// …and the cache's `slab_gen` then. While the generation is unchanged no
     /// slab of the cache was destroyed, so the block is still that slab.
     pub(crate) memo_gen: usize,
-    _pad: usize,
+    _pad: [usize; 2],
 }
 
 /// One cached object: its address and its state byte (so the fast path can
@@ -106,11 +105,10 @@ impl ArrayCache {
                 batchcount,
                 touched: 0,
                 cache,
-                memo_base: 0,
                 memo_s_mem: 0,
                 memo_state: ptr::null(),
                 memo_gen: 0,
-                _pad: 0,
+                _pad: [0; 2],
             })
         };
         a
@@ -665,9 +663,9 @@ pub(crate) fn fast_free(
                 true => {
                     let off = addr.wrapping_sub((*ac).memo_s_mem);
                     let idx = ((off as u64).wrapping_mul(c.recip) >> 32) as usize;
-                    if addr & c.slab_mask == (*ac).memo_base
+                    // Inside the memo slab's objects (which lie in its block)?
+                    if off < c.slab_bytes
                         && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
-                        && off < c.slab_bytes
                         && idx * c.size as usize == off
                     {
                         (*ac).memo_state.add(idx)
@@ -713,7 +711,6 @@ unsafe fn memo_miss(c: &CacheInner, ac: *mut ArrayCache, addr: usize) -> *const 
     };
     // SAFETY: the array is ours (per the contract); `s` is a live slab of `c`.
     unsafe {
-        (*ac).memo_base = addr & c.slab_mask;
         (*ac).memo_s_mem = (*s).s_mem;
         (*ac).memo_state = crate::slab::Slab::state(s, 0);
         (*ac).memo_gen = slab_gen;
