@@ -14,7 +14,7 @@
 //! their own `thread_local!`.
 //!
 //! ```
-//! let x86_linux = cfg!(all(target_arch = "x86_64", target_os = "linux"));
+//! let x86_linux = cfg!(all(target_arch = "x86_64", target_os = "linux", not(miri)));
 //! assert_eq!(kmem_platform::tls::AVAILABLE, x86_linux);
 //! ```
 
