@@ -104,7 +104,12 @@ pub(crate) unsafe fn init() {
             Some(Ok(d)) if d.starts_with('/') => d,
             _ => "/tmp",
         };
-        let _ = write!(buf, "{}/kmem-{}.sock", dir.trim_end_matches('/'), ipc::getpid());
+        let _ = write!(
+            buf,
+            "{}/kmem-{}.sock",
+            dir.trim_end_matches('/'),
+            ipc::getpid()
+        );
     } else {
         let _ = buf.write_str(core::str::from_utf8(value).unwrap_or(""));
     }
