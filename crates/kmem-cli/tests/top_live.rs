@@ -372,6 +372,36 @@ fn kmem_run_sets_kmem_stats_for_kmem_top() {
 }
 
 #[test]
+fn the_pid_of_kmem_run_finds_its_program() {
+    let dir = scratch("run");
+    let mut run = Command::new(KMEM)
+        .arg("run")
+        .arg("--")
+        .arg(program())
+        .env("KMEM_PRELOAD", preload())
+        .env("KMEM_STATS", "1")
+        .env("XDG_RUNTIME_DIR", &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(run.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let child: u32 = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
+    let frame = ok_stdout(&["top", "--once", "--pid", &run.id().to_string()]);
+    assert!(frame.contains(&format!("(pid {child})")), "{frame}");
+    assert!(
+        top_names(&frame).iter().any(|n| n == "kmalloc-32"),
+        "{frame}"
+    );
+    drop(run.stdin.take());
+    assert!(run.wait().unwrap().success());
+    assert!(!dir.join(format!("kmem-{child}.sock")).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn top_without_a_target_or_terminal_says_what_to_do() {
     let o = kmem(&["top", "--once"]);
     assert!(!o.status.success());

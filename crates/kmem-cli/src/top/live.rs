@@ -63,7 +63,7 @@ pub fn run(target: &Target, sort: SortKey, interval: Duration) -> Result<(), Str
 
 fn help(interval: Duration) -> String {
     format!(
-        "sort: o objs  a active  s obj size  c cache size  n name  u use  l slabs · space refresh · q quit · every {} ms",
+        "sort: o objs  a active  s size  c cache  n name  u use  l slabs · space refresh · q quit · {} ms",
         interval.as_millis()
     )
 }

@@ -111,7 +111,9 @@ pub fn top(args: &TopArgs, out: &mut dyn Write) -> ExitCode {
             .and_then(|c| c.parse().ok())
             .or_else(|| ratatui::crossterm::terminal::size().ok().map(|(w, _)| w))
             .filter(|&w| w >= 60)
-            .unwrap_or(100);
+            .unwrap_or(100)
+            // Text output never cuts a name or a summary line.
+            .max(view::full_width(&view));
         return match out.write_all(view::render_text(&view, width).as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

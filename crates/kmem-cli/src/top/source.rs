@@ -56,8 +56,57 @@ fn env_value<'a>(environ: &'a [u8], name: &str) -> Option<&'a OsStr> {
     })
 }
 
-/// The socket of process `pid`, from its environment (see the module docs).
-pub fn socket_of_pid(pid: u32) -> Result<PathBuf, String> {
+/// The process that serves `pid`'s caches and its socket: `pid` itself if
+/// it was started with `KMEM_STATS` and its socket exists, else its one
+/// child that was (`pid` is then a `kmem run`, which is not on the preload
+/// itself).
+pub fn socket_of_pid(pid: u32) -> Result<(u32, PathBuf), String> {
+    let own = own_socket(pid)?;
+    if let Some(p) = own.as_ref().filter(|p| p.exists()) {
+        return Ok((pid, p.clone()));
+    }
+    // `kmem run` may have KMEM_STATS itself (inherited) without serving it.
+    let served: Vec<(u32, PathBuf)> = children(pid)
+        .into_iter()
+        .filter_map(|c| own_socket(c).ok().flatten().map(|p| (c, p)))
+        .collect();
+    match served.as_slice() {
+        [one] => Ok(one.clone()),
+        [] if own.is_some() => Ok((pid, own.unwrap_or_default())),
+        [] => Err(format!(
+            "process {pid} was not started with KMEM_STATS; start it as \
+             `kmem run -- PROGRAM` (or with LD_PRELOAD=libkmem_preload.so KMEM_STATS=1)"
+        )),
+        many => Err(format!(
+            "process {pid} was not started with KMEM_STATS, and several of its children were: \
+             give one of {}",
+            many.iter()
+                .map(|(c, _)| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The children of `pid` (all its threads'), from `/proc/PID/task/*/children`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// Process `pid`'s socket from its environment (see the module docs);
+/// `None` if it has no `KMEM_STATS`.
+fn own_socket(pid: u32) -> Result<Option<PathBuf>, String> {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     if !proc.exists() {
         return Err(format!("no process with pid {pid}"));
@@ -66,12 +115,12 @@ pub fn socket_of_pid(pid: u32) -> Result<PathBuf, String> {
         Ok(env) => {
             let stats = env_value(&env, "KMEM_STATS").filter(|v| !v.is_empty() && *v != "0");
             match stats {
-                None => Err(format!(
-                    "process {pid} was not started with KMEM_STATS; start it as \
-                     `kmem run -- PROGRAM` (or with LD_PRELOAD=libkmem_preload.so KMEM_STATS=1)"
-                )),
-                Some(v) if v == "1" => Ok(default_socket(pid, env_value(&env, "XDG_RUNTIME_DIR"))),
-                Some(v) if Path::new(v).is_absolute() => Ok(PathBuf::from(v)),
+                None => Ok(None),
+                Some(v) if v == "1" => Ok(Some(default_socket(
+                    pid,
+                    env_value(&env, "XDG_RUNTIME_DIR"),
+                ))),
+                Some(v) if Path::new(v).is_absolute() => Ok(Some(PathBuf::from(v))),
                 Some(v) => {
                     let cwd = std::fs::read_link(proc.join("cwd")).map_err(|e| {
                         format!(
@@ -80,7 +129,7 @@ pub fn socket_of_pid(pid: u32) -> Result<PathBuf, String> {
                             Path::new(v).display()
                         )
                     })?;
-                    Ok(cwd.join(v))
+                    Ok(Some(cwd.join(v)))
                 }
             }
         }
@@ -93,6 +142,7 @@ pub fn socket_of_pid(pid: u32) -> Result<PathBuf, String> {
                 .iter()
                 .find(|p| p.exists())
                 .cloned()
+                .map(Some)
                 .ok_or_else(|| {
                     format!(
                         "cannot read /proc/{pid}/environ ({e}) and no socket at {}; \
@@ -129,26 +179,31 @@ pub fn read_socket(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("{} sent text that is not UTF-8: {e}", path.display()))
 }
 
-/// The raw text of one read of `target`.
-pub fn read_text(target: &Target) -> Result<String, String> {
+/// The raw text of one read of `target`, and for a pid, the process that
+/// should have answered.
+fn read_text(target: &Target) -> Result<(String, Option<u32>), String> {
     match target {
-        Target::Pid(pid) => read_socket(&socket_of_pid(*pid)?),
-        Target::Socket(p) => read_socket(p),
-        Target::File(p) => {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        Target::Pid(pid) => {
+            let (served, path) = socket_of_pid(*pid)?;
+            Ok((read_socket(&path)?, Some(served)))
         }
+        Target::Socket(p) => Ok((read_socket(p)?, None)),
+        Target::File(p) => std::fs::read_to_string(p)
+            .map(|t| (t, None))
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
     }
 }
 
 /// One parsed read of `target`, with the text it came from. For a pid, the
 /// snapshot must come from that process (an explicit `KMEM_STATS` path is
-/// kept by the first process that claimed it).
+/// kept by the first process that claimed it) or, for a `kmem run`, from
+/// its served child.
 pub fn fetch(target: &Target) -> Result<(Snapshot, String), String> {
-    let text = read_text(target)?;
+    let (text, want) = read_text(target)?;
     let snap = parse_snapshot(&text)
         .map_err(|e| format!("{}: cannot read its slabinfo: {e}", target.label()))?;
-    if let (Target::Pid(want), Some(got)) = (target, snap.pid) {
-        if *want != got {
+    if let (Some(want), Some(got)) = (want, snap.pid) {
+        if want != got {
             return Err(format!(
                 "the socket of pid {want} is served by pid {got} (which claimed that KMEM_STATS path first); \
                  start {want} with KMEM_STATS=1 for a socket of its own"
@@ -214,12 +269,12 @@ mod tests {
 
     #[test]
     fn missing_socket_and_file_are_clear_errors() {
-        let e = read_text(&Target::Socket("/nonexistent/kmem.sock".into())).unwrap_err();
+        let e = fetch(&Target::Socket("/nonexistent/kmem.sock".into())).unwrap_err();
         assert!(
             e.starts_with("no stats socket at /nonexistent/kmem.sock"),
             "{e}"
         );
-        let e = read_text(&Target::File("/nonexistent/slabinfo".into())).unwrap_err();
+        let e = fetch(&Target::File("/nonexistent/slabinfo".into())).unwrap_err();
         assert!(e.starts_with("cannot read /nonexistent/slabinfo"), "{e}");
     }
 

@@ -283,6 +283,21 @@ pub fn sorted_rows(snap: &Snapshot, sort: SortKey) -> Vec<SlabRow> {
     rows
 }
 
+/// How many columns a frame of `view` needs to show every name and summary
+/// line whole.
+pub fn full_width(view: &View) -> u16 {
+    let fixed: u16 = COLUMNS.iter().map(|(_, w)| w + 1).sum();
+    let names = view
+        .snap
+        .as_ref()
+        .and_then(|s| s.caches.iter().map(|r| r.name.chars().count()).max())
+        .unwrap_or(0);
+    let summary = summary(view).iter().map(Line::width).max().unwrap_or(0);
+    (fixed as usize + names.max(4))
+        .max(summary)
+        .min(u16::MAX as usize / 4) as u16
+}
+
 /// How many screen lines a frame of `view` needs to show every row.
 pub fn full_height(view: &View) -> u16 {
     let rows = view.snap.as_ref().map_or(0, |s| s.caches.len());
@@ -598,6 +613,18 @@ pub(crate) mod tests {
             "{out}"
         );
         assert_eq!(out.lines().filter(|l| l.ends_with("dentry")).count(), 1);
+    }
+
+    #[test]
+    fn the_text_frame_is_wide_enough_for_every_name() {
+        let long = SAMPLE.replace("dentry     ", "a_cache_with_a_really_long_name_indeed");
+        let v = view(&long, SortKey::Name);
+        let out = render_text(&v, full_width(&v));
+        assert!(
+            out.lines()
+                .any(|l| l.ends_with(" a_cache_with_a_really_long_name_indeed")),
+            "{out}"
+        );
     }
 
     #[test]
