@@ -290,6 +290,11 @@ pub fn getpid() -> i32 {
 ///
 /// The caller must hold no allocator lock: `pthread_create` may allocate.
 ///
+/// # Safety
+///
+/// `f` runs on another thread with `arg`: whatever `arg` points to must be
+/// valid for as long as `f` uses it and safe to use from that thread.
+///
 /// ```
 /// # #[cfg(not(miri))] {
 /// use core::sync::atomic::{AtomicUsize, Ordering};
@@ -298,20 +303,21 @@ pub fn getpid() -> i32 {
 ///     HIT.store(arg as usize, Ordering::Release);
 ///     core::ptr::null_mut()
 /// }
-/// kmem_platform::ipc::spawn_detached(run, 42 as *mut _, 64 << 10).unwrap();
+/// // SAFETY: `run` never dereferences its argument.
+/// unsafe { kmem_platform::ipc::spawn_detached(run, 42 as *mut _, 64 << 10) }.unwrap();
 /// while HIT.load(Ordering::Acquire) != 42 {
 ///     kmem_platform::thread::yield_now();
 /// }
 /// # }
 /// ```
-pub fn spawn_detached(
+pub unsafe fn spawn_detached(
     f: extern "C" fn(*mut c_void) -> *mut c_void,
     arg: *mut c_void,
     stack_size: usize,
 ) -> Result<(), i32> {
     // SAFETY: every pointer passed is to a live local; the attribute object
     // is initialised before use and destroyed after; the signal mask is
-    // restored before returning.
+    // restored before returning; `arg` is the caller's to vouch for.
     unsafe {
         let mut attr: libc::pthread_attr_t = core::mem::zeroed();
         let r = libc::pthread_attr_init(&mut attr);

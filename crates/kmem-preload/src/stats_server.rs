@@ -130,7 +130,8 @@ pub(crate) unsafe fn init() {
     let Some(fd) = claim(path()) else { return };
     LISTEN_FD.store(fd, Ordering::Release);
     OWNER_PID.store(ipc::getpid(), Ordering::Release);
-    if let Err(e) = ipc::spawn_detached(serve, ptr::null_mut(), STACK) {
+    // SAFETY: `serve` ignores its argument.
+    if let Err(e) = unsafe { ipc::spawn_detached(serve, ptr::null_mut(), STACK) } {
         kmem_report!(
             "KMEM_STATS: cannot start the stats thread (errno {e}); no stats server at {}",
             path_str()

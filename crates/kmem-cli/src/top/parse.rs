@@ -52,11 +52,9 @@ impl SlabRow {
 
     /// Active objects in per cent of all objects (0 for an empty cache).
     pub fn use_percent(&self) -> u64 {
-        if self.num_objs == 0 {
-            0
-        } else {
-            (self.active_objs.min(self.num_objs) * 100) / self.num_objs
-        }
+        (self.active_objs.min(self.num_objs).saturating_mul(100))
+            .checked_div(self.num_objs)
+            .unwrap_or(0)
     }
 }
 
