@@ -273,6 +273,32 @@ pub fn is_socket(path: &CStr) -> bool {
     }
 }
 
+/// The identity (device and inode) of the open file `fd`, or `None` if
+/// `fd` is not open. A listening socket's identity tells whether the
+/// descriptor number still holds that socket after the program may have
+/// closed it and opened something else.
+///
+/// ```
+/// # #[cfg(not(miri))] {
+/// let p = c"/tmp/kmem-doc-identity.sock";
+/// let _ = kmem_platform::ipc::unlink(p);
+/// let l = kmem_platform::ipc::unix_listen(p, 1).unwrap();
+/// let id = kmem_platform::ipc::file_identity(l).unwrap();
+/// assert_eq!(kmem_platform::ipc::file_identity(l), Some(id));
+/// assert_ne!(kmem_platform::ipc::file_identity(0), Some(id));
+/// kmem_platform::process::close_fd(l);
+/// assert_eq!(kmem_platform::ipc::file_identity(l), None);
+/// kmem_platform::ipc::unlink(p).unwrap();
+/// # }
+/// ```
+pub fn file_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: `st` is a valid out-pointer.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
+    }
+}
+
 /// The calling process's id.
 ///
 /// ```

@@ -34,6 +34,11 @@
 //! that stops reading cannot stall the program: sends time out after a
 //! second.
 //!
+//! If the program closes the listening descriptor itself (daemons that
+//! close every descriptor they did not open), the thread notices by the
+//! socket's inode before its next `accept` and ends; the socket file stays
+//! until exit.
+//!
 //! Lifetime: the socket file is removed by the library's destructor when the
 //! process that created it exits normally (a process killed by a signal
 //! leaves it; the next process given the same path finds nobody listening
@@ -47,7 +52,7 @@
 use core::ffi::{CStr, c_void};
 use core::fmt::{self, Write};
 use core::ptr;
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use kmem_kmalloc as km;
 use kmem_platform::diag::StackBuf;
@@ -60,6 +65,10 @@ static mut PATH: [u8; ipc::MAX_SOCKET_PATH + 1] = [0; ipc::MAX_SOCKET_PATH + 1];
 static LISTEN_FD: AtomicI32 = AtomicI32::new(-1);
 /// The process that bound [`PATH`] and alone may remove it (0: none).
 static OWNER_PID: AtomicI32 = AtomicI32::new(0);
+/// The listening socket's inode, taken at bind: if the program closes
+/// descriptors it does not know (`closefrom`) and the number comes back
+/// as one of its own sockets, the thread must not accept on that.
+static LISTEN_INODE: AtomicU64 = AtomicU64::new(0);
 
 /// Snapshot buffers start this large and double up to [`MAX_SNAPSHOT`].
 const FIRST_SNAPSHOT: usize = 16 << 10;
@@ -128,6 +137,10 @@ pub(crate) unsafe fn init() {
         p[bytes.len()] = 0;
     }
     let Some(fd) = claim(path()) else { return };
+    LISTEN_INODE.store(
+        ipc::file_identity(fd).map_or(0, |(_, ino)| ino),
+        Ordering::Release,
+    );
     LISTEN_FD.store(fd, Ordering::Release);
     OWNER_PID.store(ipc::getpid(), Ordering::Release);
     // SAFETY: `serve` ignores its argument.
@@ -207,7 +220,11 @@ extern "C" fn serve(_: *mut c_void) -> *mut c_void {
     let mut snap = Snapshot::new();
     loop {
         let fd = LISTEN_FD.load(Ordering::Acquire);
-        if fd < 0 {
+        if fd < 0
+            || ipc::file_identity(fd).map(|(_, ino)| ino)
+                != Some(LISTEN_INODE.load(Ordering::Acquire))
+        {
+            // Stopped, or the program closed our descriptor behind our back.
             break;
         }
         match ipc::accept(fd) {
