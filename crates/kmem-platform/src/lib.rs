@@ -40,6 +40,7 @@ mod source;
 mod test_source;
 pub mod thread;
 pub mod time;
+pub mod tls;
 
 pub use lock::{Mutex, MutexGuard, RawLock};
 pub use os::{Os, os_page_size};
