@@ -28,6 +28,8 @@ extern crate std;
 
 pub mod cpu;
 pub mod diag;
+#[cfg(unix)]
+pub mod ipc;
 pub mod lock;
 #[cfg(miri)]
 mod miri_roots;
