@@ -72,10 +72,10 @@ impl CpuCounter {
 pub(crate) struct CpuStat {
     /// Allocations the thread's array served (it was not empty).
     pub(crate) allochit: CpuCounter,
-    /// Allocations that refilled the array first.
-    pub(crate) allocmiss: CpuCounter,
     /// Frees the thread's array took (it was not full).
     pub(crate) freehit: CpuCounter,
+    /// Allocations that refilled the array first.
+    pub(crate) allocmiss: CpuCounter,
     /// Frees that flushed the full array first.
     pub(crate) freemiss: CpuCounter,
 }
@@ -84,8 +84,8 @@ impl CpuStat {
     pub(crate) const fn new() -> Self {
         CpuStat {
             allochit: CpuCounter::new(),
-            allocmiss: CpuCounter::new(),
             freehit: CpuCounter::new(),
+            allocmiss: CpuCounter::new(),
             freemiss: CpuCounter::new(),
         }
     }
