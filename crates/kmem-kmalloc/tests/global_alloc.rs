@@ -117,6 +117,8 @@ fn over_aligned_types() {
 fn realloc_moves_across_classes_and_dealloc_follows_the_layout() {
     use std::alloc::{GlobalAlloc, Layout};
     let a = kmem_kmalloc::Kmalloc::new();
+    // SAFETY: every pointer is used within its layout and given back once,
+    // with the layout it was last (re)allocated with.
     let ((), reports) = kmem_platform::diag::capture(|| unsafe {
         let l100 = Layout::from_size_align(100, 8).unwrap();
         let p = a.alloc(l100);
