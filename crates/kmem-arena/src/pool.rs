@@ -69,41 +69,50 @@ pub const MP_MAX_ALLOC_FROM_POOL: usize = PAGE_SIZE - 1;
 /// [`LockedPool`]: crate::LockedPool
 pub struct Pool<P: PageBackend> {
     // ---- the window: the block the hot path bumps in (first cache line) ----
-    /// The window's cursor and the allocations counted since the last fold,
-    /// in one word: `address << 16 | count`. One add moves the cursor and
-    /// counts the allocation, so the hot path carries a single value from one
-    /// allocation to the next (two counters in memory cost up to 2 ns per
-    /// allocation in measurements). Authoritative for the window block, whose
-    /// `Node::last` is stale while it is the window. The count never reaches
-    /// 2^16: the window ends at most 0xFFFF bytes past the last fold
-    /// (`end_enc`) and every counted allocation advances the cursor. kmem
-    /// addresses are below `kmem_page::ADDRESS_LIMIT` (2^47), so `address << 16`
-    /// fits.
-    pub(crate) enc: Cell<u64>,
-    /// `limit << 16 | 0xFFFF`, `limit` = the window block's end, or
-    /// `fold address + 0xFFFF` if lower; 0 with no window (nothing fits).
-    pub(crate) end_enc: Cell<u64>,
+    /// The window's cursor: `[window start, cur)` is handed out, `[cur, end)`
+    /// is free. Authoritative for the window block, whose `Node::last` is
+    /// stale while it is the window. 0 with no window.
+    pub(crate) cur: Cell<usize>,
+    /// The window block's end; 0 with no window (then nothing fits:
+    /// `cur + size <= end` fails for every non-zero size).
+    pub(crate) end: Cell<usize>,
+    /// Allocations the hot paths made since the last fold (their bytes are
+    /// not counted one by one: they are the distance `cur` moved, see
+    /// [`fold`](Pool::fold)).
+    pub(crate) count: Cell<usize>,
+    /// Per alignment class `c`: `end` if `front[c] < 1 << c`, else 0. A
+    /// value whose size is fixed at compile time (a multiple of its
+    /// alignment, so at least `1 << c`) is then larger than anything the
+    /// blocks before the window could take, and the typed hot path
+    /// ([`Pool::alloc_fixed`]) needs no size test: `cur + size <= tend[c]`
+    /// says both "first fit is the window" and "it fits".
+    pub(crate) tend: [Cell<usize>; FRONT_CLASSES],
+    /// Per alignment class `c` (alignment `1 << c`, classes above 4 use 4):
+    /// `front[c] + 1`, where `front[c]` is the most an allocation of that
+    /// alignment could take in any block of `[current, window)`, the blocks
+    /// first-fit tries before the window (`front & !((1 << c) - 1)`, see
+    /// [`Front`](crate::small::Front)). The hot paths bump `size` in
+    /// the window only if `front[c] < size <= max`: then no earlier block can
+    /// take it, and the result is the one the nginx search from `current`
+    /// would give. (Per class, because 8 free bytes at an address that is not
+    /// 16-aligned take no 16-aligned allocation: a bound that ignored
+    /// alignment would send every `mp_alloc(8)` down the slow path.)
+    pub(crate) lo: [Cell<usize>; FRONT_CLASSES],
+    /// Per alignment class: `max - front[c]` (0 when `front[c] >= max`: every
+    /// small size of that class takes the slow path); `size` is in
+    /// `(front[c], max]` iff `size.wrapping_sub(lo[c]) < span[c]`.
+    pub(crate) span: [Cell<usize>; FRONT_CLASSES],
     /// A pointer into the window block, whose provenance the hot path's
     /// results carry (`base.with_addr(..)`).
     pub(crate) base: Cell<*mut u8>,
-    /// Per alignment class `c` (alignment `1 << c`, classes above 4 use 4):
-    /// `front[c] + 1`, where `front[c]` bounds the bytes that an allocation
-    /// of that alignment could take in any block of `[current, window)`, the
-    /// blocks first-fit tries before the window. The hot path bumps `size` in
-    /// the window only if `size.wrapping_sub(lo[c]) < span[c]`, i.e.
-    /// `front[c] < size <= max`: then no earlier block can take it, and the
-    /// result is the one the nginx search from `current` would give. (Per
-    /// class, because 8 free bytes at an address that is not 16-aligned take
-    /// no 16-aligned allocation: a bound that ignored alignment would send
-    /// every `mp_alloc(8)` down the slow path.)
-    pub(crate) lo: [Cell<usize>; FRONT_CLASSES],
-    /// Per alignment class: `max - front[c]` (0 when `front[c] >= max`: every
-    /// small size of that class takes the slow path).
-    pub(crate) span: [Cell<usize>; FRONT_CLASSES],
+    /// The largest room of the blocks in `[current, window)` (see
+    /// [`Front`](crate::small::Front)), from which `lo`, `span` and `tend`
+    /// were set.
+    pub(crate) front: Cell<usize>,
     /// The statistics counters, as of the last fold.
     pub(crate) stats: Counters,
-    /// The window cursor's address at the last fold: bytes bumped since are
-    /// counted at the next fold.
+    /// `cur` at the last fold: the bytes bumped since (less `pad` and
+    /// `internal`) are counted at the next fold.
     pub(crate) fold_addr: Cell<usize>,
     /// Alignment padding skipped by the hot path since the last fold (not
     /// counted as allocated bytes).
@@ -190,11 +199,14 @@ impl<P: PageBackend> Pool<P> {
             .filter(|&b| b <= crate::stats::MAX_BLOCK_BYTES)
             .ok_or(ArenaError::TooLarge { size })?;
         Ok(Pool {
-            enc: Cell::new(0),
-            end_enc: Cell::new(0),
-            base: Cell::new(ptr::null_mut()),
+            cur: Cell::new(0),
+            end: Cell::new(0),
+            count: Cell::new(0),
+            tend: [const { Cell::new(0) }; FRONT_CLASSES],
             lo: [const { Cell::new(1) }; FRONT_CLASSES],
             span: core::array::from_fn(|_| Cell::new(size.min(MP_MAX_ALLOC_FROM_POOL))),
+            base: Cell::new(ptr::null_mut()),
+            front: Cell::new(0),
             stats: Counters::default(),
             fold_addr: Cell::new(0),
             pad: Cell::new(0),
@@ -338,7 +350,7 @@ impl<P: PageBackend> Pool<P> {
         self.current.set(head);
         self.cur_idx.set(0);
         if !head.is_null() {
-            self.set_window(head, 0, [0; FRONT_CLASSES]);
+            self.set_window(head, 0, 0);
         }
     }
 
@@ -381,10 +393,7 @@ impl<P: PageBackend> Pool<P> {
         self.cur_idx.set(0);
         self.win_idx.set(0);
         self.fold();
-        self.enc.set(0);
-        self.end_enc.set(0);
-        self.base.set(ptr::null_mut());
-        self.fold_addr.set(0);
+        self.close_window();
         Some(head_span)
     }
 
@@ -397,7 +406,7 @@ impl<P: PageBackend> Pool<P> {
         self.tail.set(node);
         self.current.set(node);
         self.cur_idx.set(0);
-        self.set_window(node, 0, [0; FRONT_CLASSES]);
+        self.set_window(node, 0, 0);
         Ok(NonNull::new(self.id.get() as *mut u8).expect("the head block exists"))
     }
 }

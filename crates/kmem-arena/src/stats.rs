@@ -1,7 +1,8 @@
 //! Pool statistics: the seed's `struct mp_pool_stats` (§4.3.3), kept exactly.
 //!
-//! The hot path pays for no counter of its own: it counts in the window
-//! cursor it updates anyway (see `Pool::enc`); the peak is exact without being updated on the hot path,
+//! The hot path pays for one counter (`Pool::count`, allocations since the
+//! last fold); bytes are derived from the window cursor it moves anyway. The
+//! peak is exact without being updated on the hot path,
 //! because `current_allocated` only ever falls at a free or a reset, and the
 //! pool samples it just before each of those (and whenever it is read).
 
@@ -58,10 +59,10 @@ pub struct PoolStats {
 
 /// The counters behind [`PoolStats`], kept in the pool.
 ///
-/// The hot path updates none of them: it counts in the pool's window cursor
-/// (`Pool::enc`, allocations in its low 16 bits, bytes as the distance the
-/// cursor moved), and `Pool::fold` moves that into these counters at every
-/// slow path, reset, free and read.
+/// The hot path updates none of them: it counts allocations in `Pool::count`
+/// (next to the cursor), bytes are the distance the cursor moved, and
+/// `Pool::fold` moves both into these counters at every slow path, reset,
+/// free and read.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     /// Successful allocations, as of the last fold.
