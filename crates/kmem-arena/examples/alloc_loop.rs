@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Each run makes 2000 rounds of 10,000 allocations (`u64`: one `u64` each;
-//! `mixed`: byte slices of 8..=200 bytes), resetting the arena after each round.
+//! `mixed`: byte slices of 8..=200 bytes), resetting the arena after each
+//! round; `cycle` makes 2·10⁷ rounds of one `u64` and a reset (the reset's
+//! cost in a request loop).
 
 use std::hint::black_box;
 
@@ -66,6 +68,20 @@ fn main() {
                 b.reset();
             }
         }
-        _ => eprintln!("usage: alloc_loop kmem|bumpalo u64|mixed"),
+        ("kmem", "cycle") => {
+            let mut a = kmem_arena::Arena::new();
+            for i in 0..(ROUNDS * N) as u64 {
+                black_box(a.alloc(i));
+                a.reset();
+            }
+        }
+        ("bumpalo", "cycle") => {
+            let mut b = bumpalo::Bump::new();
+            for i in 0..(ROUNDS * N) as u64 {
+                black_box(b.alloc(i));
+                b.reset();
+            }
+        }
+        _ => eprintln!("usage: alloc_loop kmem|bumpalo u64|mixed|cycle"),
     }
 }

@@ -134,6 +134,12 @@ pub struct Pool<P: PageBackend> {
     pub(crate) cur_idx: Cell<usize>,
     /// Index of `window` among the blocks.
     pub(crate) win_idx: Cell<usize>,
+    /// The highest block index that was the window since the last reset.
+    /// Blocks after it have not moved since (a block's cursor or failure
+    /// count only changes while it is the window, before the window, or when
+    /// a new block — which becomes the window — is added), so they are still
+    /// empty and reset need not touch them.
+    pub(crate) dirty_hi: Cell<usize>,
     /// The blocks in a dense array, for the first-fit search.
     pub(crate) index: BlockIndex,
     /// Largest small allocation: `min(size, PAGE_SIZE - 1)`.
@@ -217,6 +223,7 @@ impl<P: PageBackend> Pool<P> {
             tail: Cell::new(ptr::null_mut()),
             cur_idx: Cell::new(0),
             win_idx: Cell::new(0),
+            dirty_hi: Cell::new(0),
             index: BlockIndex::new(),
             max: size.min(MP_MAX_ALLOC_FROM_POOL),
             block_bytes,
@@ -328,30 +335,73 @@ impl<P: PageBackend> Pool<P> {
     }
 
     /// Reset through a shared reference, for owners that know no allocation is in use.
+    #[inline]
     pub(crate) fn reset_shared(&self) {
-        // SAFETY: the owner guarantees nothing handed out is used any more.
-        unsafe { self.run_drops() };
+        if self.dirty_hi.get() == 0 && (self.drops.get() as usize | self.large.get() as usize) == 0
+        {
+            // Only the head block was the window since the last reset (or
+            // there is no block: then `base`, `cur` and `end` are 0), and
+            // nothing is to be dropped or freed. The window is the head with
+            // nothing before it (`current` is the head; no block was added,
+            // so no failures), and rewinding it is rewinding the cursor:
+            // `base` points at the head's first data byte.
+            debug_assert_eq!(self.window.get(), self.head.get());
+            self.fold();
+            self.stats.count_reset();
+            let start = self.base.get() as usize;
+            self.cur.set(start);
+            self.fold_addr.set(start);
+            return;
+        }
+        self.reset_full();
+    }
+
+    /// [`reset_shared`](Self::reset_shared) when more than the head block
+    /// moved, or values are to be dropped, or large allocations freed.
+    #[inline(never)]
+    fn reset_full(&self) {
+        if !self.drops.get().is_null() {
+            // SAFETY: the owner guarantees nothing handed out is used any more.
+            unsafe { self.run_drops() };
+        }
         self.fold();
         self.stats.count_reset();
-        self.free_all_large();
-        let mut n = self.head.get();
-        let mut i = 0;
-        while !n.is_null() {
-            // SAFETY: blocks on the list are live and owned by this pool.
-            unsafe {
-                (*n).last = (*n).start;
-                (*n).failed = 0;
-                self.index.set_last(i, (*n).start as usize);
-                n = (*n).next;
-            }
-            i += 1;
+        if !self.large.get().is_null() {
+            self.free_all_large();
         }
         let head = self.head.get();
+        if head.is_null() {
+            return;
+        }
+        self.rewind_blocks();
         self.current.set(head);
         self.cur_idx.set(0);
-        if !head.is_null() {
-            self.set_window(head, 0, 0);
+        self.open_window(head, 0, 0);
+    }
+
+    /// Makes every block empty with no failures, as nginx's reset does. Only
+    /// blocks `0..=dirty_hi` can have moved since the last reset (see
+    /// [`dirty_hi`](Self::dirty_hi)); the rest are still rewound.
+    #[inline]
+    fn rewind_blocks(&self) {
+        let n = self.index.len();
+        if n == 0 {
+            // The head alone (no successor, so no failures).
+            let head = self.head.get();
+            // SAFETY: the head is a live block of this pool.
+            unsafe { (*head).last = (*head).start };
+        } else {
+            for i in 0..=self.dirty_hi.get().min(n - 1) {
+                let node = self.index.node(i);
+                // SAFETY: blocks in the index are live and owned by this pool.
+                unsafe {
+                    (*node).last = (*node).start;
+                    (*node).failed = 0;
+                    self.index.set_last(i, (*node).start as usize);
+                }
+            }
         }
+        self.dirty_hi.set(0);
     }
 
     /// Runs the cleanups (newest first), drops the values, frees the large
@@ -392,6 +442,7 @@ impl<P: PageBackend> Pool<P> {
         self.tail.set(ptr::null_mut());
         self.cur_idx.set(0);
         self.win_idx.set(0);
+        self.dirty_hi.set(0);
         self.fold();
         self.close_window();
         Some(head_span)

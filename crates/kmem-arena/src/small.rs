@@ -114,7 +114,7 @@ impl<P: PageBackend> Pool<P> {
     #[inline(always)]
     pub(crate) fn alloc_fixed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
-        debug_assert!(size > 0 && size.is_multiple_of(align));
+        debug_assert!(size > 0 && size % align == 0);
         if size <= MP_MAX_ALLOC_FROM_POOL && align <= PAGE_SIZE && size >= 1 << class(align) {
             let c = self.cur.get();
             // `size >= 1 << class(align)`: past `tend` means "not first fit or
@@ -135,7 +135,9 @@ impl<P: PageBackend> Pool<P> {
     #[inline(always)]
     pub(crate) fn try_bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
-        if size <= MP_MAX_ALLOC_FROM_POOL && align <= PAGE_SIZE && size >= self.lo[class(align)].get()
+        if size <= MP_MAX_ALLOC_FROM_POOL
+            && align <= PAGE_SIZE
+            && size >= self.lo[class(align)].get()
         {
             let c = self.cur.get();
             if c & (align - 1) == 0 && c + size <= self.end.get() {
@@ -296,16 +298,27 @@ impl<P: PageBackend> Pool<P> {
     #[inline]
     pub(crate) fn set_window(&self, node: *mut Node, idx: usize, front: Front) {
         self.fold();
+        self.open_window(node, idx, front);
+    }
+
+    /// [`set_window`](Self::set_window) once the hot paths' counts are folded.
+    #[inline]
+    pub(crate) fn open_window(&self, node: *mut Node, idx: usize, front: Front) {
         self.window.set(node);
         self.win_idx.set(idx);
+        self.dirty_hi.set(self.dirty_hi.get().max(idx));
         // SAFETY: `node` is a live block of this pool.
         let (last, end, start) = unsafe { ((*node).last, (*node).end, (*node).start) };
         let a = last as usize;
         self.cur.set(a);
         self.fold_addr.set(a);
-        self.end.set(end);
         self.base.set(start);
-        self.set_front(front);
+        // The bounds depend on `front` and `end` only: a reset that leaves
+        // the window in the same block with nothing before it rewrites none.
+        if end != self.end.get() || front != self.front.get() {
+            self.end.set(end);
+            self.set_front(front);
+        }
     }
 
     /// Sets the hot paths' front bounds (`lo`, `span`, `tend`) from `front`,

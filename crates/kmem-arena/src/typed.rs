@@ -415,7 +415,9 @@ impl<'p, P: PageBackend> Arena<'p, P> {
         // Size 0 fails the hot path's `size >= lo` test (`lo >= 1`).
         match self.pool.try_bump(size, align_of::<T>()) {
             Some(p) => Ok(p.as_ptr().cast()),
-            None => self.alloc_array_slow(size, align_of::<T>()).map(|p| p.cast()),
+            None => self
+                .alloc_array_slow(size, align_of::<T>())
+                .map(|p| p.cast()),
         }
     }
 

@@ -39,14 +39,21 @@ fn a_stream_of_values_fills_a_block_to_its_last_byte() {
         last = addr(arena.alloc(i as u64));
         assert_eq!(last, first + 8 * i, "values are packed");
     }
-    assert_eq!(last + 8, block + 8192, "the last value ends on the block's last byte");
+    assert_eq!(
+        last + 8,
+        block + 8192,
+        "the last value ends on the block's last byte"
+    );
     assert_eq!(blocks(&arena)[0].free, 0);
     assert_eq!(blocks(&arena).len(), 1, "exactly full: no block yet");
     let next = addr(arena.alloc(0u64));
     assert_eq!(blocks(&arena).len(), 2);
     assert_eq!(next % 4096, HEADER, "the next value starts a new block");
     let s = arena.stats();
-    assert_eq!((s.allocation_count, s.total_allocated), (per_block + 1, 8 * (per_block + 1)));
+    assert_eq!(
+        (s.allocation_count, s.total_allocated),
+        (per_block + 1, 8 * (per_block + 1))
+    );
 }
 
 #[test]
@@ -86,10 +93,14 @@ fn alignment_above_16_after_a_misaligned_cursor() {
     let pages = &pages!();
     let arena = Arena::new_in(pages);
     let b = addr(arena.alloc(1u8));
-    let x = addr(arena.alloc(A64([2; 64])));
+    let x = arena.alloc(A64([2; 64]));
+    assert_eq!(x.0, [2; 64]);
+    let x = addr(x);
     assert_eq!(x % 64, 0);
     assert!(x > b && x - b < 64 + 1);
-    let y = addr(arena.alloc(A32(3)));
+    let y = arena.alloc(A32(3));
+    assert_eq!(y.0, 3);
+    let y = addr(y);
     assert_eq!(y, x + 64, "64 is a multiple of 32: no padding");
     let c = addr(arena.alloc(4u8));
     assert_eq!(c, y + 32, "a byte packs right after");
@@ -109,8 +120,9 @@ fn alignment_above_16_after_a_misaligned_cursor() {
     #[derive(Clone, Copy)]
     #[repr(align(4096))]
     struct Page([u8; 4096]);
-    let pg = addr(arena.alloc(Page([5; 4096])));
-    assert_eq!(pg % 4096, 0);
+    let pg = arena.alloc(Page([5; 4096]));
+    assert_eq!(pg.0[4095], 5);
+    assert_eq!(addr(pg) % 4096, 0);
     assert_eq!(arena.large_entries(), (1, 0));
 }
 
@@ -184,7 +196,11 @@ fn reset_rewinds_every_block_and_keeps_them() {
     let held = pages.stats().allocated_pages;
     for _ in 0..3 {
         arena.reset();
-        assert!(blocks(&arena).iter().all(|b| b.free == 8192 - HEADER && b.failed == 0));
+        assert!(
+            blocks(&arena)
+                .iter()
+                .all(|b| b.free == 8192 - HEADER && b.failed == 0)
+        );
         assert_eq!(addr(arena.alloc(0u64)), first, "the same memory again");
         for i in 0..3000u64 {
             arena.alloc(i);

@@ -284,9 +284,15 @@ enum TOp {
     /// A value of type number `ty` (see `put_value`).
     Value(u8),
     /// `alloc_slice_copy` of `len` bytes (`wide`: `len` `u32`s).
-    Slice { len: usize, wide: bool },
+    Slice {
+        len: usize,
+        wide: bool,
+    },
     /// `alloc_layout(size, 1 << shift)`.
-    Layout { size: usize, shift: u32 },
+    Layout {
+        size: usize,
+        shift: u32,
+    },
     Reset,
 }
 
@@ -300,13 +306,17 @@ fn top() -> impl Strategy<Value = TOp> {
     ]
 }
 
+// Only their layouts matter (the test fills the memory itself).
 #[derive(Clone, Copy)]
+#[allow(dead_code)]
 #[repr(align(32))]
 struct A32([u8; 32]);
 #[derive(Clone, Copy)]
+#[allow(dead_code)]
 #[repr(align(64))]
 struct A64([u8; 192]);
 #[derive(Clone, Copy)]
+#[allow(dead_code)]
 #[repr(align(4096))]
 struct A4096([u8; 4096]);
 
