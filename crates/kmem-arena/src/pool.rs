@@ -76,9 +76,11 @@ pub struct Pool<P: PageBackend> {
     /// The window block's end; 0 with no window (then nothing fits:
     /// `cur + size <= end` fails for every non-zero size).
     pub(crate) end: Cell<usize>,
-    /// Allocations the hot paths made since the last fold (their bytes are
-    /// not counted one by one: they are the distance `cur` moved, see
-    /// [`fold`](Pool::fold)).
+    /// Allocations that succeeded since the pool was made, by every path:
+    /// the statistics' `allocation_count`, kept here, next to the cursor, so
+    /// the hot path's one counter needs no folding. (Their bytes are not
+    /// counted one by one: they are the distance `cur` moved, see
+    /// [`fold`](Pool::fold).)
     pub(crate) count: Cell<usize>,
     /// Per alignment class `c`: `end` if `front[c] < 1 << c`, else 0. A
     /// value whose size is fixed at compile time (a multiple of its
@@ -111,15 +113,11 @@ pub struct Pool<P: PageBackend> {
     pub(crate) front: Cell<usize>,
     /// The statistics counters, as of the last fold.
     pub(crate) stats: Counters,
-    /// `cur` at the last fold: the bytes bumped since (less `pad` and
-    /// `internal`) are counted at the next fold.
-    pub(crate) fold_addr: Cell<usize>,
-    /// Alignment padding skipped by the hot path since the last fold (not
-    /// counted as allocated bytes).
-    pub(crate) pad: Cell<usize>,
-    /// Bytes the pool's own bookkeeping bumped in the window since the last
-    /// fold (not counted either).
-    pub(crate) internal: Cell<usize>,
+    /// `cur` at the last fold, plus the bytes bumped in the window since
+    /// that are not counted as allocated (alignment padding, the pool's own
+    /// bookkeeping): `fold_mark <= cur`, and the next fold counts
+    /// `cur - fold_mark` bytes.
+    pub(crate) fold_mark: Cell<usize>,
     /// The block the hot path bumps in: at or after `current` in the list.
     pub(crate) window: Cell<*mut Node>,
     /// Where the first-fit search starts (nginx's `current`). Only moves
@@ -214,9 +212,7 @@ impl<P: PageBackend> Pool<P> {
             base: Cell::new(ptr::null_mut()),
             front: Cell::new(0),
             stats: Counters::default(),
-            fold_addr: Cell::new(0),
-            pad: Cell::new(0),
-            internal: Cell::new(0),
+            fold_mark: Cell::new(0),
             window: Cell::new(ptr::null_mut()),
             current: Cell::new(ptr::null_mut()),
             head: Cell::new(ptr::null_mut()),
@@ -277,7 +273,7 @@ impl<P: PageBackend> Pool<P> {
     /// ```
     pub fn stats(&self) -> PoolStats {
         self.fold();
-        self.stats.snapshot()
+        self.stats.snapshot(self.count.get())
     }
 
     /// Counts a call that failed before reaching the pool (bad arguments).
@@ -347,10 +343,10 @@ impl<P: PageBackend> Pool<P> {
             // `base` points at the head's first data byte.
             debug_assert_eq!(self.window.get(), self.head.get());
             self.fold();
-            self.stats.count_reset();
+            self.stats.count_reset(self.count.get());
             let start = self.base.get() as usize;
             self.cur.set(start);
-            self.fold_addr.set(start);
+            self.fold_mark.set(start);
             return;
         }
         self.reset_full();
@@ -365,7 +361,7 @@ impl<P: PageBackend> Pool<P> {
             unsafe { self.run_drops() };
         }
         self.fold();
-        self.stats.count_reset();
+        self.stats.count_reset(self.count.get());
         if !self.large.get().is_null() {
             self.free_all_large();
         }

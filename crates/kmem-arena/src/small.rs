@@ -168,8 +168,11 @@ impl<P: PageBackend> Pool<P> {
 
     /// The typed hot paths' fallback: the aligning bump (padding skipped
     /// and set aside), then the slow path. Out of line, so the hot paths stay
-    /// a few instructions at every call site; not cold, because a stream of
-    /// mixed types (a string, then a struct) comes here often.
+    /// a few instructions at every call site, and marked cold so that the
+    /// compiler lays the hot path out as the straight line (a stream of
+    /// mixed types — a string, then a struct — comes here often, and pays a
+    /// call, not a search).
+    #[cold]
     #[inline(never)]
     pub(crate) fn alloc_pad(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         if align <= PAGE_SIZE {
@@ -212,28 +215,26 @@ impl<P: PageBackend> Pool<P> {
         if COUNT {
             self.count.set(self.count.get() + 1);
             if p != c {
-                self.pad.set(self.pad.get() + (p - c));
+                // The padding is not counted.
+                self.fold_mark.set(self.fold_mark.get() + (p - c));
             }
         } else {
-            self.internal.set(self.internal.get() + (next - c));
+            // Bookkeeping: none of it is counted.
+            self.fold_mark.set(self.fold_mark.get() + (next - c));
         }
         // SAFETY: `p` lies in the live window block, whose addresses are never
         // 0 (with no window, `end` is 0 and nothing fits).
         Some(unsafe { NonNull::new_unchecked(self.base.get().with_addr(p)) })
     }
 
-    /// Moves what the hot paths counted into the statistics counters: the
-    /// allocations in `count`, and as bytes the distance the cursor moved
-    /// less the padding and bookkeeping it skipped.
+    /// Moves the bytes the hot paths handed out since the last fold (the
+    /// distance the cursor moved, less padding and bookkeeping) into the
+    /// statistics. (Allocations need no fold: `count` is the total.)
     #[inline]
     pub(crate) fn fold(&self) {
-        let addr = self.cur.get();
-        let moved = addr.wrapping_sub(self.fold_addr.get());
-        let bytes = moved
-            .wrapping_sub(self.pad.replace(0))
-            .wrapping_sub(self.internal.replace(0));
-        self.stats.add_folded(self.count.replace(0), bytes);
-        self.fold_addr.set(addr);
+        let c = self.cur.get();
+        self.stats.add_bytes(c - self.fold_mark.get());
+        self.fold_mark.set(c);
     }
 
     /// The window cursor's address.
@@ -279,7 +280,10 @@ impl<P: PageBackend> Pool<P> {
         };
         self.fold();
         match r {
-            Some(_) => self.stats.count_wide(size),
+            Some(_) => {
+                self.count.set(self.count.get() + 1);
+                self.stats.add_bytes(size);
+            }
             None => self.stats.count_failed(),
         }
         r
@@ -311,7 +315,7 @@ impl<P: PageBackend> Pool<P> {
         let (last, end, start) = unsafe { ((*node).last, (*node).end, (*node).start) };
         let a = last as usize;
         self.cur.set(a);
-        self.fold_addr.set(a);
+        self.fold_mark.set(a);
         self.base.set(start);
         // The bounds depend on `front` and `end` only: a reset that leaves
         // the window in the same block with nothing before it rewrites none.
@@ -345,7 +349,7 @@ impl<P: PageBackend> Pool<P> {
             t.set(0);
         }
         self.base.set(ptr::null_mut());
-        self.fold_addr.set(0);
+        self.fold_mark.set(0);
     }
 
     /// Writes the window's cursor back into its node and the index.
