@@ -9,7 +9,7 @@
 //!   for the occasion (its first reset: bumpalo also frees the chunks it grew
 //!   through); typed-arena is dropped instead (it has no reset), malloc frees
 //!   every pointer.
-//! * `reset_cycle`: the steady state of a request loop: 1 (or 100) `u64`
+//! * `reset_cycle`: the steady state of a request loop: 1, 10 or 100 `u64`
 //!   allocations, then a reset, on the same arena (typed-arena: created and
 //!   dropped; malloc: freed).
 //! * `reset_warm`: the same reset in the steady state of a request loop: the
@@ -186,7 +186,7 @@ fn short_budget(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wa
 /// each iteration when `n` is small).
 fn reset_cycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("reset_cycle");
-    for n in [1usize, 100] {
+    for n in [1usize, 10, 100] {
         g.bench_function(format!("kmem_arena/{n}"), |b| {
             let mut arena = Arena::new();
             b.iter(|| {
