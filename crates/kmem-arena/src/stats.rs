@@ -69,8 +69,10 @@ pub(crate) struct Counters {
     pub bytes: Cell<usize>,
     /// Allocations given back.
     pub frees: Cell<usize>,
-    /// Bytes given back; `current_allocated == bytes - freed_bytes`.
-    pub freed_bytes: Cell<usize>,
+    /// Bytes handed out and not given back, as of the last fold:
+    /// `current_allocated`. (Kept rather than the bytes given back, so a
+    /// reset stores 0 instead of carrying a total from one reset to the next.)
+    pub live: Cell<usize>,
     /// Failed calls.
     pub failed: Cell<usize>,
     /// The peak as last sampled; the true peak is `max(peak, current)`.
@@ -85,12 +87,13 @@ impl Counters {
     #[inline]
     pub fn add_bytes(&self, bytes: usize) {
         self.bytes.set(self.bytes.get().wrapping_add(bytes));
+        self.live.set(self.live.get().wrapping_add(bytes));
     }
 
     /// Bytes live now (as of the last fold).
     #[inline]
     pub fn current(&self) -> usize {
-        self.bytes.get().wrapping_sub(self.freed_bytes.get())
+        self.live.get()
     }
 
     /// Folds the current value into the peak; called (after a fold) before
@@ -107,8 +110,7 @@ impl Counters {
     pub fn count_free(&self, size: usize) {
         self.sample_peak();
         self.frees.set(self.frees.get() + 1);
-        self.freed_bytes
-            .set(self.freed_bytes.get().wrapping_add(size));
+        self.live.set(self.live.get().wrapping_sub(size));
     }
 
     /// A reset gives back everything live (after a fold); `allocs` is the
@@ -117,7 +119,7 @@ impl Counters {
     pub fn count_reset(&self, allocs: usize) {
         self.sample_peak();
         self.frees.set(allocs);
-        self.freed_bytes.set(self.bytes.get());
+        self.live.set(0);
     }
 
     /// Counts a failed call.
