@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod layers;
 mod run;
 mod timing;
+mod top;
 
 /// kmem: the Linux kernel's memory pools in user space.
 #[derive(Parser)]
@@ -27,9 +28,12 @@ enum Command {
     /// Run the built-in workloads quietly, then print the page allocator's
     /// free blocks per order (/proc/buddyinfo layout).
     Buddyinfo,
-    /// Run the built-in workloads quietly, then print /proc/slabinfo (version
-    /// 2.1) for the caches they leave (use `kmem run` for a program's).
-    Slabinfo,
+    /// Print /proc/slabinfo (version 2.1): a running program's with --pid or
+    /// --socket (see `kmem top`), else the caches the built-in workloads leave.
+    Slabinfo(top::TargetArgs),
+    /// A live, slabtop-like view of a running program's caches (a program
+    /// started by `kmem run`, or with the preload and KMEM_STATS set).
+    Top(top::TopArgs),
     /// Run PROGRAM on kmem (LD_PRELOAD of libkmem_preload.so) and print its slabinfo when it exits.
     Run {
         /// The program and its arguments (after `--`).
@@ -45,7 +49,11 @@ fn main() -> ExitCode {
     let r = match cli.command.unwrap_or(Command::Report) {
         Command::Report => layers::report_all(&mut out),
         Command::Buddyinfo => layers::warm_up().and_then(|()| layers::pages::buddyinfo(&mut out)),
-        Command::Slabinfo => layers::warm_up().and_then(|()| layers::slab::slabinfo(&mut out)),
+        Command::Slabinfo(t) => match t.target() {
+            Some(target) => return top::slabinfo(&target, &mut out),
+            None => layers::warm_up().and_then(|()| layers::slab::slabinfo(&mut out)),
+        },
+        Command::Top(args) => return top::top(&args, &mut out),
         Command::Run { program } => return run::run(&program, &mut out),
     };
     match r.and_then(|_| out.flush()) {

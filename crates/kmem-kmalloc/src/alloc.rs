@@ -14,9 +14,9 @@ use kmem_page::{BlockRef, Gfp, MAX_PAGE_ORDER, PageKind};
 use kmem_platform::kmem_report;
 
 use crate::KmallocError;
-use crate::caches::{caches, caches_if_ready, class_of_owner};
+use crate::caches::{KMALLOC_TAG, caches};
 use crate::class::{
-    KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, KMALLOC_SIZES, get_order, size_class, size_class_aligned,
+    KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, get_order, size_class, size_class_aligned,
 };
 
 /// What `kmalloc(0)` returns (Linux's `ZERO_SIZE_PTR`, `(void *)16`): not
@@ -81,7 +81,7 @@ pub(crate) static LARGE: LargeCounters = LargeCounters {
 /// unsafe { kfree(p.as_ptr())? };
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
-#[inline]
+#[inline(always)]
 pub fn kmalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if size.wrapping_sub(1) < KMALLOC_MAX_CACHE_SIZE {
         let c = &caches()?[size_class(size)];
@@ -208,24 +208,42 @@ pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8
 /// # Safety
 ///
 /// If `p` is a live kmalloc allocation, nothing may use it afterwards.
-#[inline]
+#[inline(always)]
 pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
     let addr = p as usize;
     if addr <= ZERO_SIZE_PTR as usize {
         return Ok(());
     }
+    if let Some(d) = kmem_page::lookup_head(addr) {
+        // SAFETY: `addr` is non-null; the cache refuses anything that is not
+        // an allocated object of it; the caller gives it up.
+        let r = unsafe {
+            kmem_slab::free_tagged(NonNull::new_unchecked(addr as *mut u8), d, KMALLOC_TAG)
+        };
+        if let Some(r) = r {
+            return r.map_err(|e| KmallocError::from_slab_free(e, addr));
+        }
+    }
+    // SAFETY: passed on.
+    unsafe { kfree_slow(addr) }
+}
+
+/// The rest of `kfree`: an object in a slab's later page, a large block, or
+/// a pointer to refuse.
+///
+/// # Safety
+/// As for [`kfree`].
+#[cold]
+#[inline(never)]
+unsafe fn kfree_slow(addr: usize) -> Result<(), KmallocError> {
     let Some(b) = kmem_page::lookup_block(addr) else {
         return Err(bad_free_unmapped(addr));
     };
-    if b.desc.kind() == PageKind::Slab {
-        if let Some(c) = class_of_owner(b.desc.owner()) {
-            if let Some(cs) = caches_if_ready() {
-                // SAFETY: `addr` is non-null; the cache refuses anything that is
-                // not an allocated object of it; the caller gives it up.
-                return unsafe { cs[c].free(NonNull::new_unchecked(addr as *mut u8)) }
-                    .map_err(|e| KmallocError::from_slab_free(e, addr));
-            }
-        }
+    // SAFETY: as in `kfree`.
+    if let Some(r) = unsafe {
+        kmem_slab::free_tagged(NonNull::new_unchecked(addr as *mut u8), b.desc, KMALLOC_TAG)
+    } {
+        return r.map_err(|e| KmallocError::from_slab_free(e, addr));
     }
     // SAFETY: passed on.
     unsafe { kfree_large(addr, b) }
@@ -340,8 +358,8 @@ pub fn ksize(p: *const u8) -> Result<usize, KmallocError> {
         return Err(bad_ksize(addr, None));
     };
     match b.desc.kind() {
-        PageKind::Slab => match class_of_owner(b.desc.owner()) {
-            Some(c) => Ok(KMALLOC_SIZES[c]),
+        PageKind::Slab => match kmem_slab::tagged_object_size(b.desc, KMALLOC_TAG) {
+            Some(size) => Ok(size),
             None => Err(bad_ksize(addr, Some(b))),
         },
         PageKind::Large if b.addr == addr && is_kmalloc_large(&b) => Ok(b.size),

@@ -28,6 +28,8 @@ extern crate std;
 
 pub mod cpu;
 pub mod diag;
+#[cfg(unix)]
+pub mod ipc;
 pub mod lock;
 #[cfg(miri)]
 mod miri_roots;
@@ -38,6 +40,7 @@ mod source;
 mod test_source;
 pub mod thread;
 pub mod time;
+pub mod tls;
 
 pub use lock::{Mutex, MutexGuard, RawLock};
 pub use os::{Os, os_page_size};

@@ -36,9 +36,14 @@
 //!
 //! It prints nothing unless asked: `KMEM_SHOW_STATS=1` prints the stats
 //! and slabinfo to stderr at exit; `KMEM_SLABINFO=PATH` writes slabinfo to
-//! PATH at exit.
+//! PATH at exit; `KMEM_STATS=PATH` (or `1` for `/tmp/kmem-<pid>.sock`)
+//! serves the live slabinfo on a Unix socket for `kmem top` and
+//! `kmem slabinfo --pid` (see `stats_server.rs` for the format, `fork` and
+//! exit).
 
 pub use kmem_capi;
+
+mod stats_server;
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
@@ -257,10 +262,11 @@ unsafe extern "C" fn atfork_parent() {
 unsafe extern "C" fn atfork_child() {
     // SAFETY: in the child, first thing after fork.
     unsafe { km::fork::child() };
+    stats_server::after_fork_child();
 }
 
-/// The constructor: reads the `KMEM_*` variables (no allocation) and
-/// registers the `fork` handlers.
+/// The constructor: reads the `KMEM_*` variables (no allocation),
+/// registers the `fork` handlers and starts the `KMEM_STATS` server.
 extern "C" fn kmem_preload_init() {
     use kmem_platform::process;
     // SAFETY: constructors run before the program's code, so nothing changes
@@ -283,10 +289,14 @@ extern "C" fn kmem_preload_init() {
         path[n] = 0;
     }
     process::at_fork(atfork_prepare, atfork_parent, atfork_child);
+    // SAFETY: in the constructor, as `init` requires.
+    unsafe { stats_server::init() };
 }
 
-/// The destructor: the reports `KMEM_SHOW_STATS` and `KMEM_SLABINFO` ask for.
+/// The destructor: removes the `KMEM_STATS` socket, then the reports
+/// `KMEM_SHOW_STATS` and `KMEM_SLABINFO` ask for.
 extern "C" fn kmem_preload_fini() {
+    stats_server::stop();
     if SHOW_STATS.load(Ordering::Relaxed) {
         let _ = kmem_capi::kmalloc::stats_print(2);
     }

@@ -214,7 +214,7 @@ pub fn run(what: &str, mut cmd: Command, lib: Option<&Path>, stdin: Option<&Path
         None => cmd.env_remove("LD_PRELOAD"),
     };
     // The kmem variables would change what a kmem preload prints.
-    for var in ["KMEM_SHOW_STATS", "KMEM_SLABINFO"] {
+    for var in ["KMEM_SHOW_STATS", "KMEM_SLABINFO", "KMEM_STATS"] {
         if !cmd.get_envs().any(|(k, _)| k == var) {
             cmd.env_remove(var);
         }

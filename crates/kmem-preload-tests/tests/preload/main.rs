@@ -4,5 +4,6 @@
 mod edge;
 mod harness;
 mod programs;
+mod stats;
 mod stress;
 mod workloads;
