@@ -195,7 +195,7 @@ impl<P: PageBackend> Pool<P> {
     }
 
     /// The aligning bump for an allocation (`COUNT`) or for the pool's own
-    /// bookkeeping (not counted; its bytes are set aside as `internal`).
+    /// bookkeeping (not counted; its bytes are added to `fold_mark`).
     #[inline(always)]
     fn bump_with<const COUNT: bool>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         debug_assert!(align.is_power_of_two() && align <= PAGE_SIZE);
