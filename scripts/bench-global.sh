@@ -7,7 +7,8 @@
 #
 # Usage: scripts/bench-global.sh [criterion args...]
 #   default criterion args: --warm-up-time 1 --measurement-time 3
-# Environment: CARGO_TARGET_DIR (default target/)
+# Environment: CARGO_TARGET_DIR (default target/); BENCH_GLOBAL_TABLE_ONLY=1
+#   prints the table of the last run without running anything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,7 +16,8 @@ tgt="${CARGO_TARGET_DIR:-$root/target}"
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--warm-up-time 1 --measurement-time 3)
 allocs=(kmem system mimalloc jemalloc)
-for a in "${allocs[@]}"; do
+[ "${BENCH_GLOBAL_TABLE_ONLY:-}" = 1 ] && allocs_run=() || allocs_run=("${allocs[@]}")
+for a in "${allocs_run[@]}"; do
     echo "== $a" >&2
     CARGO_TARGET_DIR="$tgt" cargo bench -q -p kmem-kmalloc --bench "global_$a" -- "${args[@]}" >&2
 done
@@ -24,11 +26,13 @@ import json, os, sys
 root, allocs = sys.argv[1], sys.argv[2:]
 groups = ["box_pair", "churn_1000", "btree_1000", "hashmap_500", "vec_growth_100k", "cross_thread_2000"]
 def median(g, a):
-    p = os.path.join(root, g, a, "new", "estimates.json")
-    try:
-        return json.load(open(p))["median"]["point_estimate"]
-    except OSError:
-        return None
+    # criterion names the directory of the id "g/a" either "g/a" or "g_a"
+    for p in (os.path.join(root, g, a), os.path.join(root, f"{g}_{a}")):
+        try:
+            return json.load(open(os.path.join(p, "new", "estimates.json")))["median"]["point_estimate"]
+        except OSError:
+            pass
+    return None
 def fmt(ns):
     for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
         if ns >= div:

@@ -713,10 +713,14 @@ unsafe fn memo_miss(c: &CacheInner, ac: *mut ArrayCache, addr: usize) -> *const 
     // Read before the descriptor: a slab destroyed after this bumps it, and
     // the memo stops matching.
     let slab_gen = c.slab_gen.load(Ordering::Acquire);
-    let Some(b) = kmem_page::lookup_block(addr) else {
-        return ptr::null();
+    let desc = match kmem_page::lookup_head(addr) {
+        Some(d) => d,
+        None => match kmem_page::lookup_block(addr) {
+            Some(b) => b.desc,
+            None => return ptr::null(),
+        },
     };
-    let Some((st, s)) = c.resolve(addr, b.desc) else {
+    let Some((st, s)) = c.resolve(addr, desc) else {
         return ptr::null();
     };
     // SAFETY: the array is ours (per the contract); `s` is a live slab of `c`.
