@@ -287,7 +287,9 @@ void mp_pool_stats(mp_pool_t *pool, struct mp_pool_stats *out);
 int kmem_buddyinfo_write(int fd);
 /* /proc/slabinfo version 2.1, one row per cache, newest first. */
 int kmem_slabinfo_write(int fd);
-/* Page counters, kmalloc's classes and large path, then slabinfo. */
+/* Page counters, kmalloc's classes and large path, the mp_pool_stats of
+   pages and kmalloc, then slabinfo with the statistics columns
+   (": globalstat ... : cpustat <allochit> <allocmiss> <freehit> <freemiss>"). */
 int kmem_stats_print(int fd);
 
 #ifdef __cplusplus

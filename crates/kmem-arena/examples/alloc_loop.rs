@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Each run makes 2000 rounds of 10,000 allocations (`u64`: one `u64` each;
-//! `mixed`: byte slices of 8..=200 bytes), resetting the arena after each round.
+//! `mixed`: byte slices of 8..=200 bytes), resetting the arena after each
+//! round; `cycle [n]` makes 2·10⁷ / n rounds of `n` `u64`s (default 1) and
+//! a reset (the reset's cost in a request loop).
 
 use std::hint::black_box;
 
@@ -19,6 +21,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "kmem".into());
     let work = args.next().unwrap_or_else(|| "u64".into());
+    // `cycle`: allocations per reset.
+    let per: usize = args.next().map_or(1, |n| n.parse().expect("a number"));
     let mut x = 12345u32;
     let sizes: Vec<usize> = (0..N)
         .map(|_| {
@@ -66,6 +70,24 @@ fn main() {
                 b.reset();
             }
         }
-        _ => eprintln!("usage: alloc_loop kmem|bumpalo u64|mixed"),
+        ("kmem", "cycle") => {
+            let mut a = kmem_arena::Arena::new();
+            for _ in 0..ROUNDS * N / per {
+                for i in 0..per as u64 {
+                    black_box(a.alloc(i));
+                }
+                a.reset();
+            }
+        }
+        ("bumpalo", "cycle") => {
+            let mut b = bumpalo::Bump::new();
+            for _ in 0..ROUNDS * N / per {
+                for i in 0..per as u64 {
+                    black_box(b.alloc(i));
+                }
+                b.reset();
+            }
+        }
+        _ => eprintln!("usage: alloc_loop kmem|bumpalo u64|mixed|cycle [n]"),
     }
 }

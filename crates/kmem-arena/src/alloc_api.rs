@@ -56,7 +56,7 @@ impl<P: PageBackend> Pool<P> {
         let (os, ns) = (old.size(), new.size());
         // In place: the newest allocation of the window block, staying small.
         let cursor = self.cursor();
-        let limit = (self.end_enc.get() >> 16) as usize;
+        let limit = self.end.get();
         if os != 0
             && self.is_small(os, old.align())
             && self.is_small(ns, new.align())
@@ -65,7 +65,7 @@ impl<P: PageBackend> Pool<P> {
             && ns - os <= limit - cursor
         {
             // Moving the cursor counts the extra bytes at the next fold.
-            self.enc.set(self.enc.get() + (((ns - os) as u64) << 16));
+            self.cur.set(cursor + (ns - os));
             if zero {
                 // SAFETY: the bytes past `os` are ours now.
                 unsafe { ptr::write_bytes(p.as_ptr().add(os), 0, ns - os) };

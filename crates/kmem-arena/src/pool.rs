@@ -69,48 +69,55 @@ pub const MP_MAX_ALLOC_FROM_POOL: usize = PAGE_SIZE - 1;
 /// [`LockedPool`]: crate::LockedPool
 pub struct Pool<P: PageBackend> {
     // ---- the window: the block the hot path bumps in (first cache line) ----
-    /// The window's cursor and the allocations counted since the last fold,
-    /// in one word: `address << 16 | count`. One add moves the cursor and
-    /// counts the allocation, so the hot path carries a single value from one
-    /// allocation to the next (two counters in memory cost up to 2 ns per
-    /// allocation in measurements). Authoritative for the window block, whose
-    /// `Node::last` is stale while it is the window. The count never reaches
-    /// 2^16: the window ends at most 0xFFFF bytes past the last fold
-    /// (`end_enc`) and every counted allocation advances the cursor. kmem
-    /// addresses are below `kmem_page::ADDRESS_LIMIT` (2^47), so `address << 16`
-    /// fits.
-    pub(crate) enc: Cell<u64>,
-    /// `limit << 16 | 0xFFFF`, `limit` = the window block's end, or
-    /// `fold address + 0xFFFF` if lower; 0 with no window (nothing fits).
-    pub(crate) end_enc: Cell<u64>,
+    /// The window's cursor: `[window start, cur)` is handed out, `[cur, end)`
+    /// is free. Authoritative for the window block, whose `Node::last` is
+    /// stale while it is the window. 0 with no window.
+    pub(crate) cur: Cell<usize>,
+    /// The window block's end; 0 with no window (then nothing fits:
+    /// `cur + size <= end` fails for every non-zero size).
+    pub(crate) end: Cell<usize>,
+    /// Allocations that succeeded since the pool was made, by every path:
+    /// the statistics' `allocation_count`, kept here, next to the cursor, so
+    /// the hot path's one counter needs no folding. (Their bytes are not
+    /// counted one by one: they are the distance `cur` moved, see
+    /// [`fold`](Pool::fold).)
+    pub(crate) count: Cell<usize>,
+    /// Per alignment class `c`: `end` if `front[c] < 1 << c`, else 0. A
+    /// value whose size is fixed at compile time (a multiple of its
+    /// alignment, so at least `1 << c`) is then larger than anything the
+    /// blocks before the window could take, and the typed hot path
+    /// ([`Pool::alloc_fixed`]) needs no size test: `cur + size <= tend[c]`
+    /// says both "first fit is the window" and "it fits".
+    pub(crate) tend: [Cell<usize>; FRONT_CLASSES],
+    /// Per alignment class `c` (alignment `1 << c`, classes above 4 use 4):
+    /// `front[c] + 1`, where `front[c]` is the most an allocation of that
+    /// alignment could take in any block of `[current, window)`, the blocks
+    /// first-fit tries before the window (`front & !((1 << c) - 1)`, see
+    /// [`Front`](crate::small::Front)). The hot paths bump `size` in
+    /// the window only if `front[c] < size <= max`: then no earlier block can
+    /// take it, and the result is the one the nginx search from `current`
+    /// would give. (Per class, because 8 free bytes at an address that is not
+    /// 16-aligned take no 16-aligned allocation: a bound that ignored
+    /// alignment would send every `mp_alloc(8)` down the slow path.)
+    pub(crate) lo: [Cell<usize>; FRONT_CLASSES],
+    /// Per alignment class: `max - front[c]` (0 when `front[c] >= max`: every
+    /// small size of that class takes the slow path); `size` is in
+    /// `(front[c], max]` iff `size.wrapping_sub(lo[c]) < span[c]`.
+    pub(crate) span: [Cell<usize>; FRONT_CLASSES],
     /// A pointer into the window block, whose provenance the hot path's
     /// results carry (`base.with_addr(..)`).
     pub(crate) base: Cell<*mut u8>,
-    /// Per alignment class `c` (alignment `1 << c`, classes above 4 use 4):
-    /// `front[c] + 1`, where `front[c]` bounds the bytes that an allocation
-    /// of that alignment could take in any block of `[current, window)`, the
-    /// blocks first-fit tries before the window. The hot path bumps `size` in
-    /// the window only if `size.wrapping_sub(lo[c]) < span[c]`, i.e.
-    /// `front[c] < size <= max`: then no earlier block can take it, and the
-    /// result is the one the nginx search from `current` would give. (Per
-    /// class, because 8 free bytes at an address that is not 16-aligned take
-    /// no 16-aligned allocation: a bound that ignored alignment would send
-    /// every `mp_alloc(8)` down the slow path.)
-    pub(crate) lo: [Cell<usize>; FRONT_CLASSES],
-    /// Per alignment class: `max - front[c]` (0 when `front[c] >= max`: every
-    /// small size of that class takes the slow path).
-    pub(crate) span: [Cell<usize>; FRONT_CLASSES],
+    /// The largest room of the blocks in `[current, window)` (see
+    /// [`Front`](crate::small::Front)), from which `lo`, `span` and `tend`
+    /// were set.
+    pub(crate) front: Cell<usize>,
     /// The statistics counters, as of the last fold.
     pub(crate) stats: Counters,
-    /// The window cursor's address at the last fold: bytes bumped since are
-    /// counted at the next fold.
-    pub(crate) fold_addr: Cell<usize>,
-    /// Alignment padding skipped by the hot path since the last fold (not
-    /// counted as allocated bytes).
-    pub(crate) pad: Cell<usize>,
-    /// Bytes the pool's own bookkeeping bumped in the window since the last
-    /// fold (not counted either).
-    pub(crate) internal: Cell<usize>,
+    /// `cur` at the last fold, plus the bytes bumped in the window since
+    /// that are not counted as allocated (alignment padding, the pool's own
+    /// bookkeeping): `fold_mark <= cur`, and the next fold counts
+    /// `cur - fold_mark` bytes.
+    pub(crate) fold_mark: Cell<usize>,
     /// The block the hot path bumps in: at or after `current` in the list.
     pub(crate) window: Cell<*mut Node>,
     /// Where the first-fit search starts (nginx's `current`). Only moves
@@ -125,6 +132,12 @@ pub struct Pool<P: PageBackend> {
     pub(crate) cur_idx: Cell<usize>,
     /// Index of `window` among the blocks.
     pub(crate) win_idx: Cell<usize>,
+    /// The highest block index that was the window since the last reset.
+    /// Blocks after it have not moved since (a block's cursor or failure
+    /// count only changes while it is the window, before the window, or when
+    /// a new block — which becomes the window — is added), so they are still
+    /// empty and reset need not touch them.
+    pub(crate) dirty_hi: Cell<usize>,
     /// The blocks in a dense array, for the first-fit search.
     pub(crate) index: BlockIndex,
     /// Largest small allocation: `min(size, PAGE_SIZE - 1)`.
@@ -190,21 +203,23 @@ impl<P: PageBackend> Pool<P> {
             .filter(|&b| b <= crate::stats::MAX_BLOCK_BYTES)
             .ok_or(ArenaError::TooLarge { size })?;
         Ok(Pool {
-            enc: Cell::new(0),
-            end_enc: Cell::new(0),
-            base: Cell::new(ptr::null_mut()),
+            cur: Cell::new(0),
+            end: Cell::new(0),
+            count: Cell::new(0),
+            tend: [const { Cell::new(0) }; FRONT_CLASSES],
             lo: [const { Cell::new(1) }; FRONT_CLASSES],
             span: core::array::from_fn(|_| Cell::new(size.min(MP_MAX_ALLOC_FROM_POOL))),
+            base: Cell::new(ptr::null_mut()),
+            front: Cell::new(0),
             stats: Counters::default(),
-            fold_addr: Cell::new(0),
-            pad: Cell::new(0),
-            internal: Cell::new(0),
+            fold_mark: Cell::new(0),
             window: Cell::new(ptr::null_mut()),
             current: Cell::new(ptr::null_mut()),
             head: Cell::new(ptr::null_mut()),
             tail: Cell::new(ptr::null_mut()),
             cur_idx: Cell::new(0),
             win_idx: Cell::new(0),
+            dirty_hi: Cell::new(0),
             index: BlockIndex::new(),
             max: size.min(MP_MAX_ALLOC_FROM_POOL),
             block_bytes,
@@ -258,7 +273,7 @@ impl<P: PageBackend> Pool<P> {
     /// ```
     pub fn stats(&self) -> PoolStats {
         self.fold();
-        self.stats.snapshot()
+        self.stats.snapshot(self.count.get())
     }
 
     /// Counts a call that failed before reaching the pool (bad arguments).
@@ -316,30 +331,73 @@ impl<P: PageBackend> Pool<P> {
     }
 
     /// Reset through a shared reference, for owners that know no allocation is in use.
+    #[inline]
     pub(crate) fn reset_shared(&self) {
-        // SAFETY: the owner guarantees nothing handed out is used any more.
-        unsafe { self.run_drops() };
+        if self.dirty_hi.get() == 0 && (self.drops.get() as usize | self.large.get() as usize) == 0
+        {
+            // Only the head block was the window since the last reset (or
+            // there is no block: then `base`, `cur` and `end` are 0), and
+            // nothing is to be dropped or freed. The window is the head with
+            // nothing before it (`current` is the head; no block was added,
+            // so no failures), and rewinding it is rewinding the cursor:
+            // `base` points at the head's first data byte.
+            debug_assert_eq!(self.window.get(), self.head.get());
+            self.fold();
+            self.stats.count_reset(self.count.get());
+            let start = self.base.get() as usize;
+            self.cur.set(start);
+            self.fold_mark.set(start);
+            return;
+        }
+        self.reset_full();
+    }
+
+    /// [`reset_shared`](Self::reset_shared) when more than the head block
+    /// moved, or values are to be dropped, or large allocations freed.
+    #[inline(never)]
+    fn reset_full(&self) {
+        if !self.drops.get().is_null() {
+            // SAFETY: the owner guarantees nothing handed out is used any more.
+            unsafe { self.run_drops() };
+        }
         self.fold();
-        self.stats.count_reset();
-        self.free_all_large();
-        let mut n = self.head.get();
-        let mut i = 0;
-        while !n.is_null() {
-            // SAFETY: blocks on the list are live and owned by this pool.
-            unsafe {
-                (*n).last = (*n).start;
-                (*n).failed = 0;
-                self.index.set_last(i, (*n).start as usize);
-                n = (*n).next;
-            }
-            i += 1;
+        self.stats.count_reset(self.count.get());
+        if !self.large.get().is_null() {
+            self.free_all_large();
         }
         let head = self.head.get();
+        if head.is_null() {
+            return;
+        }
+        self.rewind_blocks();
         self.current.set(head);
         self.cur_idx.set(0);
-        if !head.is_null() {
-            self.set_window(head, 0, [0; FRONT_CLASSES]);
+        self.open_window(head, 0, 0);
+    }
+
+    /// Makes every block empty with no failures, as nginx's reset does. Only
+    /// blocks `0..=dirty_hi` can have moved since the last reset (see
+    /// [`dirty_hi`](Self::dirty_hi)); the rest are still rewound.
+    #[inline]
+    fn rewind_blocks(&self) {
+        let n = self.index.len();
+        if n == 0 {
+            // The head alone (no successor, so no failures).
+            let head = self.head.get();
+            // SAFETY: the head is a live block of this pool.
+            unsafe { (*head).last = (*head).start };
+        } else {
+            for i in 0..=self.dirty_hi.get().min(n - 1) {
+                let node = self.index.node(i);
+                // SAFETY: blocks in the index are live and owned by this pool.
+                unsafe {
+                    (*node).last = (*node).start;
+                    (*node).failed = 0;
+                    self.index.set_last(i, (*node).start as usize);
+                }
+            }
         }
+        self.dirty_hi.set(0);
     }
 
     /// Runs the cleanups (newest first), drops the values, frees the large
@@ -380,11 +438,9 @@ impl<P: PageBackend> Pool<P> {
         self.tail.set(ptr::null_mut());
         self.cur_idx.set(0);
         self.win_idx.set(0);
+        self.dirty_hi.set(0);
         self.fold();
-        self.enc.set(0);
-        self.end_enc.set(0);
-        self.base.set(ptr::null_mut());
-        self.fold_addr.set(0);
+        self.close_window();
         Some(head_span)
     }
 
@@ -397,7 +453,7 @@ impl<P: PageBackend> Pool<P> {
         self.tail.set(node);
         self.current.set(node);
         self.cur_idx.set(0);
-        self.set_window(node, 0, [0; FRONT_CLASSES]);
+        self.set_window(node, 0, 0);
         Ok(NonNull::new(self.id.get() as *mut u8).expect("the head block exists"))
     }
 }

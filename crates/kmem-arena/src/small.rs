@@ -1,10 +1,14 @@
 //! Small allocations: bumped from fixed-size blocks (nginx's
 //! `ngx_palloc_small` and `ngx_palloc_block`).
 //!
-//! The hot path ([`Pool::bump`]) is a few instructions on the pool's *window*
-//! (the block the last search ended in): align the cursor, check, store.
-//! Everything else — searching the blocks from `current`, adding a block,
-//! counting failures, moving `current` — is [`Pool::alloc_slow`], kept cold.
+//! The hot paths are a few instructions on the pool's *window* (the block the
+//! last search ended in): [`Pool::alloc_fixed`] for Rust values (bumpalo's
+//! shape: one aligned-cursor test, one add, one compare, one store, one
+//! counter), [`Pool::try_bump`] for run-time sizes, and the aligning
+//! [`Pool::bump`] (`mp_alloc`, and the typed paths' out-of-line fallback
+//! [`Pool::alloc_pad`]). Everything else — searching the blocks from
+//! `current`, adding a block, counting failures, moving `current` — is
+//! [`Pool::alloc_slow`], kept cold.
 
 use core::ptr::{self, NonNull};
 
@@ -40,9 +44,14 @@ pub(crate) struct Node {
 /// (larger alignments use the 16-byte bound, which is never smaller).
 pub(crate) const FRONT_CLASSES: usize = 5;
 
-/// Per alignment class, the most an allocation of that alignment could take
-/// in some block before the window.
-pub(crate) type Front = [usize; FRONT_CLASSES];
+/// The largest free room (`end - last`) of the blocks before the window.
+///
+/// Every block ends on a page boundary, so in a block with room `r` an
+/// allocation aligned to `a <= PAGE_SIZE` can take at most `r & !(a - 1)`
+/// bytes (`end - align_up(last, a)`, exactly). That is monotone in `r`, so
+/// over several blocks the most an allocation of alignment `a` could take is
+/// `front & !(a - 1)`: one number bounds every alignment class.
+pub(crate) type Front = usize;
 
 /// The alignment class of `align`.
 #[inline(always)]
@@ -51,12 +60,9 @@ fn class(align: usize) -> usize {
 }
 
 /// Folds a block with cursor `last` and end `end` into `front`.
-#[inline]
+#[inline(always)]
 fn add_front(front: &mut Front, last: usize, end: usize) {
-    for (c, f) in front.iter_mut().enumerate() {
-        let a = (last + (1 << c) - 1) & !((1 << c) - 1);
-        *f = (*f).max(end.saturating_sub(a));
-    }
+    *front = (*front).max(end - last);
 }
 
 /// Bytes a block header takes (a multiple of `MP_ALIGNMENT`).
@@ -95,99 +101,146 @@ impl Node {
 }
 
 impl<P: PageBackend> Pool<P> {
-    /// The hot path: bumps `size` bytes aligned to `align` in the window, if
-    /// the window is where the first-fit search from `current` would put
-    /// them, and counts the allocation. `size` must be non-zero and `align` a
-    /// power of two no larger than `PAGE_SIZE`.
+    /// The typed hot path, for a value whose size and alignment are known at
+    /// compile time (`size` a non-zero multiple of `align`, as for every
+    /// sized Rust type; the pool's `max` is `MP_MAX_ALLOC_FROM_POOL`, as for
+    /// every `Arena`): with constants, the small/large test folds away and
+    /// what is left is bumpalo's shape — load the cursor, one test that it
+    /// is aligned (none for bytes), one add, one compare against a bound,
+    /// one store — plus one counter increment for the statistics.
+    ///
+    /// Everything else (a misaligned cursor, an earlier block that could take
+    /// the value, the window's end) goes to [`alloc_pad`](Self::alloc_pad).
     #[inline(always)]
-    pub(crate) fn bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        self.bump_with::<1>(size, align)
-    }
-
-    /// The hot path for `COUNT` = 1 (an allocation) or 0 (the pool's own
-    /// bookkeeping, whose bytes are set aside as `internal`).
-    #[inline(always)]
-    fn bump_with<const COUNT: u64>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        let c = class(align);
-        if size.wrapping_sub(self.lo[c].get()) < self.span[c].get() {
-            self.bump_core::<COUNT>(size, align)
-        } else {
-            None
+    pub(crate) fn alloc_fixed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
+        debug_assert!(size > 0 && size % align == 0);
+        if size <= MP_MAX_ALLOC_FROM_POOL && align <= PAGE_SIZE && size >= 1 << class(align) {
+            let c = self.cur.get();
+            // `size >= 1 << class(align)`: past `tend` means "not first fit or
+            // no room"; below it, the window is the nginx answer.
+            if c & (align - 1) == 0 && c + size <= self.tend[class(align)].get() {
+                return Some(self.take(c, size));
+            }
         }
+        self.alloc_pad(size, align)
     }
 
-    /// The allocation hot path of pools whose `max` is `MP_MAX_ALLOC_FROM_POOL`
-    /// (every `Arena` and `SyncArena`): for a size known at compile time the
-    /// small/large test folds away, and only `front_max < size` is checked.
+    /// The hot path for a size known only at run time (slices, layouts) in a
+    /// pool whose `max` is `MP_MAX_ALLOC_FROM_POOL`: as
+    /// [`alloc_fixed`](Self::alloc_fixed) with the size tested against the
+    /// front bound `lo`. Returns `None` (counting nothing) for everything it
+    /// does not do, size 0 included; callers go on to
+    /// [`alloc_pad`](Self::alloc_pad).
     #[inline(always)]
-    pub(crate) fn alloc_typed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+    pub(crate) fn try_bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
         if size <= MP_MAX_ALLOC_FROM_POOL
             && align <= PAGE_SIZE
             && size >= self.lo[class(align)].get()
         {
-            if let Some(p) = self.bump_core::<1>(size, align) {
+            let c = self.cur.get();
+            if c & (align - 1) == 0 && c + size <= self.end.get() {
+                return Some(self.take(c, size));
+            }
+        }
+        None
+    }
+
+    /// [`try_bump`](Self::try_bump), then [`alloc_pad`](Self::alloc_pad).
+    #[inline(always)]
+    pub(crate) fn alloc_typed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        match self.try_bump(size, align) {
+            Some(p) => Some(p),
+            None => self.alloc_pad(size, align),
+        }
+    }
+
+    /// Hands out `[c, c + size)` of the window (`c` is the cursor and the
+    /// range fits) and counts the allocation.
+    #[inline(always)]
+    fn take(&self, c: usize, size: usize) -> NonNull<u8> {
+        self.cur.set(c + size);
+        self.count.set(self.count.get() + 1);
+        // SAFETY: `c` lies in the live window block, whose addresses are never 0.
+        unsafe { NonNull::new_unchecked(self.base.get().with_addr(c)) }
+    }
+
+    /// The typed hot paths' fallback: the aligning bump (padding skipped
+    /// and set aside), then the slow path. Out of line, so the hot paths stay
+    /// a few instructions at every call site, and marked cold so that the
+    /// compiler lays the hot path out as the straight line (a stream of
+    /// mixed types — a string, then a struct — comes here often, and pays a
+    /// call, not a search).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn alloc_pad(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        if align <= PAGE_SIZE {
+            if let Some(p) = self.bump(size, align) {
                 return Some(p);
             }
         }
         self.alloc_slow(size, align)
     }
 
-    /// The bump itself, once `front_max < size <= max` is known.
+    /// The aligning bump: `size` bytes aligned to `align` in the window, if
+    /// the window is where the first-fit search from `current` would put
+    /// them (`front[c] < size <= max`), counting the allocation and the
+    /// padding it skips. `align` must be a power of two no larger than
+    /// `PAGE_SIZE`. (The C path's hot path: `mp_alloc` aligns every request
+    /// to 16.)
     #[inline(always)]
-    fn bump_core<const COUNT: u64>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        debug_assert!(align.is_power_of_two() && align <= PAGE_SIZE);
-        debug_assert!(size > 0 && size <= self.max);
-        {
-            // Here `size <= max < PAGE_SIZE`, and the cursor's address is a
-            // block address below 2^47 (or 0 before the first block).
-            let e = self.enc.get();
-            let m = ((align - 1) as u64) << 16;
-            let next = if size & (align - 1) == 0 {
-                // `size` is a multiple of `align` (always, for a Rust type):
-                // align_up(a) + size == align_up(a + size), one step shorter
-                // on the chain from one allocation to the next.
-                (e + ((size as u64) << 16) + m + COUNT) & !m
-            } else {
-                ((e + m) & !m) + ((size as u64) << 16) + COUNT
-            };
-            if next <= self.end_enc.get() {
-                self.enc.set(next);
-                let p = (next >> 16) as usize - size;
-                if COUNT == 0 {
-                    let used = (next >> 16) as usize - (e >> 16) as usize;
-                    self.internal.set(self.internal.get() + used);
-                } else if align > 1 && e & m != 0 {
-                    // The cursor was not aligned: padding was skipped (rare
-                    // in a stream of one type; never for bytes).
-                    self.pad.set(self.pad.get() + (p - (e >> 16) as usize));
-                }
-                // SAFETY: `p` lies in the live window block, whose addresses
-                // are never 0 (with no window, `end_enc` is 0 and nothing fits).
-                return Some(unsafe { NonNull::new_unchecked(self.base.get().with_addr(p)) });
-            }
-        }
-        None
+    pub(crate) fn bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        self.bump_with::<true>(size, align)
     }
 
-    /// Moves what the hot path counted into the statistics counters.
+    /// The aligning bump for an allocation (`COUNT`) or for the pool's own
+    /// bookkeeping (not counted; its bytes are added to `fold_mark`).
+    #[inline(always)]
+    fn bump_with<const COUNT: bool>(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        debug_assert!(align.is_power_of_two() && align <= PAGE_SIZE);
+        let k = class(align);
+        if size.wrapping_sub(self.lo[k].get()) >= self.span[k].get() {
+            return None;
+        }
+        // Here `0 < size <= max < PAGE_SIZE`, and the cursor is a block
+        // address below 2^47 (or 0 before the first block): nothing overflows.
+        let c = self.cur.get();
+        let p = (c + align - 1) & !(align - 1);
+        let next = p + size;
+        if next > self.end.get() {
+            return None;
+        }
+        self.cur.set(next);
+        if COUNT {
+            self.count.set(self.count.get() + 1);
+            if p != c {
+                // The padding is not counted.
+                self.fold_mark.set(self.fold_mark.get() + (p - c));
+            }
+        } else {
+            // Bookkeeping: none of it is counted.
+            self.fold_mark.set(self.fold_mark.get() + (next - c));
+        }
+        // SAFETY: `p` lies in the live window block, whose addresses are never
+        // 0 (with no window, `end` is 0 and nothing fits).
+        Some(unsafe { NonNull::new_unchecked(self.base.get().with_addr(p)) })
+    }
+
+    /// Moves the bytes the hot paths handed out since the last fold (the
+    /// distance the cursor moved, less padding and bookkeeping) into the
+    /// statistics. (Allocations need no fold: `count` is the total.)
     #[inline]
     pub(crate) fn fold(&self) {
-        let e = self.enc.get();
-        let addr = (e >> 16) as usize;
-        let moved = addr.wrapping_sub(self.fold_addr.get());
-        let bytes = moved
-            .wrapping_sub(self.pad.replace(0))
-            .wrapping_sub(self.internal.replace(0));
-        self.stats.add_folded((e & 0xFFFF) as usize, bytes);
-        self.enc.set(e & !0xFFFF);
-        self.fold_addr.set(addr);
+        let c = self.cur.get();
+        self.stats.add_bytes(c - self.fold_mark.get());
+        self.fold_mark.set(c);
     }
 
     /// The window cursor's address.
     #[inline]
     pub(crate) fn cursor(&self) -> usize {
-        (self.enc.get() >> 16) as usize
+        self.cur.get()
     }
 
     /// Allocates `size` bytes aligned to `align` (a power of two): bumped from
@@ -227,7 +280,10 @@ impl<P: PageBackend> Pool<P> {
         };
         self.fold();
         match r {
-            Some(_) => self.stats.count_wide(size),
+            Some(_) => {
+                self.count.set(self.count.get() + 1);
+                self.stats.add_bytes(size);
+            }
             None => self.stats.count_failed(),
         }
         r
@@ -235,32 +291,65 @@ impl<P: PageBackend> Pool<P> {
 
     /// A small allocation for the pool's own bookkeeping (not counted).
     pub(crate) fn alloc_internal(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        match self.bump_with::<0>(size, align) {
+        match self.bump_with::<false>(size, align) {
             Some(p) => Some(p),
             None => self.alloc_small_slow(size, align),
         }
     }
 
-    /// Makes `node` (block number `idx`) the window; `front` bounds, per
-    /// alignment class, what the blocks from `current` up to (not including)
-    /// `node` could take.
+    /// Makes `node` (block number `idx`) the window; `front` is the largest
+    /// room of the blocks from `current` up to (not including) `node`.
     #[inline]
     pub(crate) fn set_window(&self, node: *mut Node, idx: usize, front: Front) {
         self.fold();
+        self.open_window(node, idx, front);
+    }
+
+    /// [`set_window`](Self::set_window) once the hot paths' counts are folded.
+    #[inline]
+    pub(crate) fn open_window(&self, node: *mut Node, idx: usize, front: Front) {
         self.window.set(node);
         self.win_idx.set(idx);
+        self.dirty_hi.set(self.dirty_hi.get().max(idx));
         // SAFETY: `node` is a live block of this pool.
         let (last, end, start) = unsafe { ((*node).last, (*node).end, (*node).start) };
         let a = last as usize;
-        self.enc.set((a as u64) << 16);
-        self.fold_addr.set(a);
-        self.end_enc
-            .set(((end.min(a + 0xFFFF) as u64) << 16) | 0xFFFF);
+        self.cur.set(a);
+        self.fold_mark.set(a);
         self.base.set(start);
-        for (c, &f) in front.iter().enumerate() {
+        // The bounds depend on `front` and `end` only: a reset that leaves
+        // the window in the same block with nothing before it rewrites none.
+        if end != self.end.get() || front != self.front.get() {
+            self.end.set(end);
+            self.set_front(front);
+        }
+    }
+
+    /// Sets the hot paths' front bounds (`lo`, `span`, `tend`) from `front`,
+    /// for the window as it is (`end` set).
+    #[inline]
+    fn set_front(&self, front: Front) {
+        self.front.set(front);
+        let end = self.end.get();
+        for c in 0..FRONT_CLASSES {
+            // What an allocation of alignment `1 << c` could take before the window.
+            let f = front & !((1 << c) - 1);
             self.lo[c].set(f + 1);
             self.span[c].set(self.max.saturating_sub(f));
+            self.tend[c].set(if f < 1 << c { end } else { 0 });
         }
+    }
+
+    /// Closes the window (after a fold): nothing fits until the next
+    /// [`set_window`](Self::set_window).
+    pub(crate) fn close_window(&self) {
+        self.cur.set(0);
+        self.end.set(0);
+        for t in &self.tend {
+            t.set(0);
+        }
+        self.base.set(ptr::null_mut());
+        self.fold_mark.set(0);
     }
 
     /// Writes the window's cursor back into its node and the index.
@@ -289,8 +378,20 @@ impl<P: PageBackend> Pool<P> {
         self.fold();
         self.sync_window();
         let n = self.index.len().max(1);
-        let mut front = [0; FRONT_CLASSES];
-        for i in self.cur_idx.get()..n {
+        // With no window (never here after the first block) every fit moves it.
+        let win = if self.window.get().is_null() {
+            0
+        } else {
+            self.win_idx.get()
+        };
+        // A request larger than anything before the window can take goes no
+        // earlier than the window: start there, with the front as it is.
+        let (from, mut front) = if win > 0 && size > self.front.get() & !(align - 1) {
+            (win, self.front.get())
+        } else {
+            (self.cur_idx.get(), 0)
+        };
+        for i in from..n {
             let (last, end) = self.block_cursor(i);
             let pad = last.wrapping_neg() & (align - 1);
             if pad <= end - last && size <= end - last - pad {
@@ -299,7 +400,20 @@ impl<P: PageBackend> Pool<P> {
                 // SAFETY: `node` is a live block of this pool; `[p, p + size)` is free in it.
                 unsafe { (*node).last = (*node).start.with_addr(p + size) };
                 self.index.set_last(i, p + size);
-                self.set_window(node, i, front);
+                if i < win {
+                    // First fit is a block before the window (the leftover
+                    // of a block the window moved past): serve it there and
+                    // keep the window, with the front bound recomputed, so
+                    // the next request that does not fit the leftover needs
+                    // no second trip here to move the window back.
+                    for j in i..win {
+                        let (last, end) = self.block_cursor(j);
+                        add_front(&mut front, last, end);
+                    }
+                    self.set_front(front);
+                } else {
+                    self.set_window(node, i, front);
+                }
                 // SAFETY: as above.
                 return NonNull::new(unsafe { (*node).start.with_addr(p) });
             }
@@ -334,7 +448,8 @@ impl<P: PageBackend> Pool<P> {
         let m = node.fit(size, align)?;
         node.last = m.wrapping_add(size);
         self.index.set_last(n, node.last as usize);
-        let mut front = [0; FRONT_CLASSES];
+        // `current` may have moved: the front is recomputed from it.
+        let mut front: Front = 0;
         for i in self.cur_idx.get()..n {
             let (last, end) = self.block_cursor(i);
             add_front(&mut front, last, end);

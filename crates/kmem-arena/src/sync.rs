@@ -121,7 +121,7 @@ impl<'p, P: PageBackend + Send> SyncArena<'p, P> {
         let p: *mut T = if size_of::<T>() == 0 {
             NonNull::dangling().as_ptr()
         } else {
-            pool.alloc_typed(size_of::<T>(), align_of::<T>())
+            pool.alloc_fixed(size_of::<T>(), align_of::<T>())
                 .ok_or(ArenaError::NoMemory {
                     size: size_of::<T>(),
                 })?

@@ -383,7 +383,7 @@ impl<'p, P: PageBackend> Arena<'p, P> {
         let p: *mut T = if size_of::<T>() == 0 {
             NonNull::dangling().as_ptr()
         } else {
-            match self.pool.alloc_typed(size_of::<T>(), align_of::<T>()) {
+            match self.pool.alloc_fixed(size_of::<T>(), align_of::<T>()) {
                 Some(p) => p.as_ptr().cast(),
                 None => {
                     return Err(ArenaError::NoMemory {
@@ -405,17 +405,32 @@ impl<'p, P: PageBackend> Arena<'p, P> {
         }
     }
 
-    /// Room for `len` `T`s.
-    #[inline]
+    /// Room for `len` `T`s: the run-time-size hot path, with zero sizes and
+    /// everything else in [`alloc_array_slow`](Self::alloc_array_slow).
+    #[inline(always)]
     fn alloc_array<T>(&self, len: usize) -> Result<*mut T, ArenaError> {
         let size = size_of::<T>()
             .checked_mul(len)
             .ok_or(ArenaError::TooLarge { size: usize::MAX })?;
-        if size == 0 {
-            return Ok(NonNull::dangling().as_ptr());
-        }
-        match self.pool.alloc_typed(size, align_of::<T>()) {
+        // Size 0 fails the hot path's `size >= lo` test (`lo >= 1`).
+        match self.pool.try_bump(size, align_of::<T>()) {
             Some(p) => Ok(p.as_ptr().cast()),
+            None => self
+                .alloc_array_slow(size, align_of::<T>())
+                .map(|p| p.cast()),
+        }
+    }
+
+    /// What [`alloc_array`](Self::alloc_array)'s hot path does not do: zero
+    /// sizes (a dangling, aligned pointer), the aligning bump, the slow path.
+    #[cold]
+    #[inline(never)]
+    fn alloc_array_slow(&self, size: usize, align: usize) -> Result<*mut u8, ArenaError> {
+        if size == 0 {
+            return Ok(ptr::without_provenance_mut(align));
+        }
+        match self.pool.alloc_pad(size, align) {
+            Some(p) => Ok(p.as_ptr()),
             None => Err(if size > isize::MAX as usize {
                 ArenaError::TooLarge { size }
             } else {

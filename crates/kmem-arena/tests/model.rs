@@ -7,7 +7,9 @@
 //! exactly, and no two live allocations may overlap (each is filled with its
 //! own byte and checked).
 
-use kmem_arena::{FreeError, Pool};
+use core::alloc::Layout;
+
+use kmem_arena::{Arena, FreeError, Pool};
 use kmem_page::{Config, PageAllocator};
 use kmem_platform::TestPlatform;
 use proptest::prelude::*;
@@ -271,5 +273,204 @@ proptest! {
         ops in prop::collection::vec(op(), 1..if cfg!(miri) { 25 } else { 300 }),
     ) {
         run(pool_size, ops);
+    }
+}
+
+/// What the typed `Arena` is asked for: values of fixed types (its
+/// `alloc_fixed` hot path), slices of run-time length (`try_bump`), raw
+/// layouts, and resets.
+#[derive(Clone, Debug)]
+enum TOp {
+    /// A value of type number `ty` (see `put_value`).
+    Value(u8),
+    /// `alloc_slice_copy` of `len` bytes (`wide`: `len` `u32`s).
+    Slice {
+        len: usize,
+        wide: bool,
+    },
+    /// `alloc_layout(size, 1 << shift)`.
+    Layout {
+        size: usize,
+        shift: u32,
+    },
+    Reset,
+}
+
+fn top() -> impl Strategy<Value = TOp> {
+    prop_oneof![
+        8 => (0u8..14).prop_map(TOp::Value),
+        4 => (prop_oneof![8 => 0usize..300, 1 => 300usize..5000], any::<bool>())
+            .prop_map(|(len, wide)| TOp::Slice { len, wide }),
+        2 => (0usize..300, 0u32..13).prop_map(|(size, shift)| TOp::Layout { size, shift }),
+        1 => Just(TOp::Reset),
+    ]
+}
+
+// Only their layouts matter (the test fills the memory itself).
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+#[repr(align(32))]
+struct A32([u8; 32]);
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+#[repr(align(64))]
+struct A64([u8; 192]);
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+#[repr(align(4096))]
+struct A4096([u8; 4096]);
+
+/// Allocates a value of type number `ty`: its address, size and alignment.
+fn put_value<P: kmem_arena::PageBackend>(a: &Arena<'_, P>, ty: u8) -> (*mut u8, usize, usize) {
+    fn put<T: Copy, P: kmem_arena::PageBackend>(a: &Arena<'_, P>, v: T) -> (*mut u8, usize, usize) {
+        let r: *mut T = a.alloc_no_drop(v);
+        (r.cast(), size_of::<T>(), align_of::<T>())
+    }
+    match ty {
+        0 => put(a, 1u8),
+        1 => put(a, 2u16),
+        2 => put(a, 3u32),
+        3 => put(a, 4u64),
+        4 => put(a, 5u128),
+        5 => put(a, [6u8; 3]),
+        6 => put(a, [7u64; 100]),
+        7 => put(a, A32([8; 32])),
+        8 => put(a, A64([9; 192])),
+        9 => put(a, [10u8; 4095]),  // the largest small value
+        10 => put(a, [11u8; 4096]), // the smallest large one
+        11 => put(a, A4096([12; 4096])),
+        12 => put(a, ()),
+        _ => put(a, (13u32, 14u8)),
+    }
+}
+
+fn run_typed(block: usize, ops: Vec<TOp>) {
+    let pages = &PageAllocator::with_config(
+        TestPlatform::new(),
+        Config {
+            keep_free_pages: 0,
+            ..Config::DEFAULT
+        },
+    );
+    let mut arena = Arena::with_block_size_in(block, pages).unwrap();
+    let mut m = Model {
+        block_bytes: arena.block_size(),
+        max: arena.small_limit(),
+        ..Model::default()
+    };
+    let mut bases: Vec<usize> = Vec::new();
+    let mut live: Vec<Live> = Vec::new();
+    let src = [0u32; 5000];
+    for (step, op) in ops.into_iter().enumerate() {
+        let (p, size, align) = match op {
+            TOp::Value(ty) => put_value(&arena, ty),
+            TOp::Slice { len, wide: false } => {
+                let s = arena.alloc_slice_copy(&[0u8; 5000][..len]);
+                (s.as_mut_ptr(), len, 1)
+            }
+            TOp::Slice { len, wide: true } => {
+                let s = arena.alloc_slice_copy(&src[..len]);
+                (s.as_mut_ptr().cast(), 4 * len, 4)
+            }
+            TOp::Layout { size, shift } => {
+                let l = Layout::from_size_align(size, 1 << shift).unwrap();
+                (arena.alloc_layout(l).as_ptr(), size, 1 << shift)
+            }
+            TOp::Reset => {
+                check_contents(&live);
+                live.clear();
+                arena.reset();
+                m.cur = 0;
+                m.frees = m.count;
+                m.live_entries = 0;
+                m.idle_entries = 0;
+                m.current = 0;
+                for b in &mut m.blocks {
+                    *b = (HEADER, 0);
+                }
+                continue;
+            }
+        };
+        assert_eq!(p as usize % align, 0, "step {step}: misaligned");
+        if size == 0 {
+            // Zero-sized: a dangling, aligned pointer; nothing counted.
+            assert_eq!(p as usize, align, "step {step}: zero-sized");
+            continue;
+        }
+        let large = !m.is_small(size, align);
+        if large {
+            if m.idle_entries > 0 {
+                m.idle_entries -= 1;
+            } else {
+                m.place(ENTRY.0, ENTRY.1);
+            }
+            m.live_entries += 1;
+        } else {
+            let (block, off) = m.place(size, align);
+            let base = p as usize - off;
+            if block == bases.len() {
+                bases.push(base);
+            }
+            assert_eq!(
+                base, bases[block],
+                "step {step}: {size} bytes (align {align}) went to the wrong block"
+            );
+        }
+        m.count(size);
+        let fill = (step % 251) as u8 + 1;
+        // SAFETY: `size` bytes just handed out (never read through the
+        // typed reference again).
+        unsafe { core::ptr::write_bytes(p, fill, size) };
+        live.push(Live {
+            ptr: p,
+            size,
+            fill,
+            large,
+        });
+        let s = arena.stats();
+        assert_eq!(
+            (
+                s.total_allocated,
+                s.current_allocated,
+                s.peak_allocated,
+                s.allocation_count,
+                s.free_count,
+                s.failed_count
+            ),
+            (m.total, m.cur, m.peak, m.count, m.frees, m.failed),
+            "statistics after step {step}"
+        );
+        let mut got = Vec::new();
+        arena.for_each_block(|b| got.push((m.block_bytes - b.free, b.failed, b.is_current)));
+        let want: Vec<_> = m
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, &(last, f))| (last, f, i == m.current))
+            .collect();
+        assert_eq!(got, want, "blocks after step {step}");
+        assert_eq!(arena.large_entries(), (m.live_entries, m.idle_entries));
+    }
+    check_contents(&live);
+    drop(arena);
+    assert_eq!(pages.stats().allocated_pages, 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The typed hot paths (`alloc_fixed`, `try_bump`, the aligning fallback
+    /// and the in-place service of an earlier block's leftover) place every
+    /// value where nginx's first fit would, and count exactly.
+    #[test]
+    fn arena_matches_the_nginx_model(
+        block in prop_oneof![Just(4095usize), Just(8000), Just(20_000)],
+        ops in prop::collection::vec(top(), 1..if cfg!(miri) { 25 } else { 400 }),
+    ) {
+        run_typed(block, ops);
     }
 }

@@ -249,7 +249,8 @@ unsafe fn kmemdup_imp(src: *const c_void, len: usize, gfp: c_uint) -> *mut c_voi
 }
 
 /// `int kmem_stats_print(int fd)`: the page layer's counters, kmalloc's
-/// classes and large path, and slabinfo, to `fd`; 0 or -errno.
+/// classes and large path, the `mp_pool_stats` of both, and slabinfo with
+/// Linux's statistics columns (`globalstat`, `cpustat`), to `fd`; 0 or -errno.
 ///
 /// # Safety
 ///
@@ -306,9 +307,13 @@ pub fn stats_print(fd: c_int) -> Result<(), c_int> {
         s.managed_pages, s.free_pages, s.allocated_pages, s.huge_pages
     );
     let _ = km::write_stats(&mut w);
+    // The seed's mp_pool_stats of the page layer and of kmalloc as a whole.
+    let _ = writeln!(w, "kmem: pages pool: {}", kmem_page::global().pool_stats());
+    let _ = writeln!(w, "kmem: kmalloc pool: {}", km::pool_stats());
     w.flush();
     if w.err != 0 {
         return Err(w.err);
     }
-    kmem_slab::slabinfo_write_fd(fd)
+    // slabinfo with Linux's statistics columns (globalstat, cpustat).
+    kmem_slab::slabinfo_stats_write_fd(fd)
 }

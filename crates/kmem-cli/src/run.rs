@@ -1,10 +1,12 @@
 //! `kmem run -- PROGRAM ARGS…`: runs a program on kmem's malloc
 //! (`LD_PRELOAD` of `libkmem_preload.so`) with `KMEM_SLABINFO` pointing at a
 //! temporary file, then prints the slabinfo it left there and exits with the
-//! program's status.
+//! program's status. Unless `KMEM_STATS` is set already, it sets
+//! `KMEM_STATS=1`, so `kmem top --pid PID` can watch the program while it
+//! runs (the preload serves `$XDG_RUNTIME_DIR` or `/tmp/kmem-PID.sock`).
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
@@ -29,11 +31,24 @@ pub fn run(program: &[OsString], out: &mut dyn Write) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let info = std::env::temp_dir().join(format!("kmem-run-{}.slabinfo", std::process::id()));
-    let status = Command::new(&program[0])
-        .args(&program[1..])
+    let mut cmd = Command::new(&program[0]);
+    cmd.args(&program[1..])
         .env("LD_PRELOAD", &lib)
-        .env("KMEM_SLABINFO", &info)
-        .status();
+        .env("KMEM_SLABINFO", &info);
+    if std::env::var_os("KMEM_STATS").is_none() {
+        cmd.env("KMEM_STATS", "1");
+    }
+    let status = cmd.spawn().and_then(|mut child| {
+        if std::io::stderr().is_terminal() {
+            eprintln!(
+                "kmem run: {:?} is pid {}; watch its caches with `kmem top --pid {}`",
+                program[0],
+                child.id(),
+                child.id()
+            );
+        }
+        child.wait()
+    });
     let status = match status {
         Ok(s) => s,
         Err(e) => {

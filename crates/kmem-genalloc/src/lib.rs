@@ -64,6 +64,7 @@ mod chunk;
 pub mod error;
 pub mod guard;
 pub mod pool;
+mod stats;
 mod summary;
 
 pub use algo::{Algo, ChunkCtx, GenAlgo};

@@ -168,6 +168,8 @@ pub struct GenPool<S: PageSource = Os> {
     algo: Algo<'static>,
     name: Name,
     source: S,
+    /// The `mp_pool_stats` counters.
+    pub(crate) counters: crate::stats::Counters,
 }
 
 // SAFETY: the chunks are reached through atomics and are immutable apart
@@ -260,6 +262,7 @@ impl<S: PageSource> GenPool<S> {
             algo: Algo::FirstFit,
             name: Name::new(config.name),
             source,
+            counters: crate::stats::Counters::default(),
         })
     }
 
@@ -464,6 +467,21 @@ impl<S: PageSource> GenPool<S> {
     /// # pool.free_alloc(a).unwrap(); pool.free_alloc(b).unwrap();
     /// ```
     pub fn alloc_algo(&self, size: usize, algo: Algo<'_>) -> Result<Allocation, GenPoolError> {
+        let r = self.alloc_algo_uncounted(size, algo);
+        match &r {
+            Ok(a) => self.counters.alloc(a.size),
+            Err(_) => self.counters.failed(),
+        }
+        r
+    }
+
+    /// [`alloc_algo`](Self::alloc_algo) without the statistics.
+    #[inline]
+    fn alloc_algo_uncounted(
+        &self,
+        size: usize,
+        algo: Algo<'_>,
+    ) -> Result<Allocation, GenPoolError> {
         if size == 0 {
             return Err(GenPoolError::ZeroSize);
         }
@@ -598,6 +616,7 @@ impl<S: PageSource> GenPool<S> {
         }
         chunk
             .give_back(bit, nr, self.order)
+            .map(|()| self.counters.free(nr << self.order))
             .map_err(|z| GenPoolError::NotAllocated {
                 addr,
                 size,
@@ -703,6 +722,9 @@ impl<S: PageSource> GenPool<S> {
     /// pool.free_alloc(a).unwrap();
     /// pool.destroy().unwrap();
     /// ```
+    // The error hands the pool itself back (with its cache-line aligned
+    // counters): large by design, and returned only on a caller's mistake.
+    #[allow(clippy::result_large_err)]
     pub fn destroy(self) -> Result<(), DestroyError<S>> {
         if let Some((bytes, first)) = self.live() {
             return Err(DestroyError {

@@ -14,9 +14,9 @@ use kmem_page::{BlockRef, Gfp, MAX_PAGE_ORDER, PageKind};
 use kmem_platform::kmem_report;
 
 use crate::KmallocError;
-use crate::caches::{caches, caches_if_ready, class_of_owner};
+use crate::caches::{KMALLOC_TAG, caches};
 use crate::class::{
-    KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, KMALLOC_SIZES, get_order, size_class, size_class_aligned,
+    KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, get_order, size_class, size_class_aligned,
 };
 
 /// What `kmalloc(0)` returns (Linux's `ZERO_SIZE_PTR`, `(void *)16`): not
@@ -53,6 +53,20 @@ pub(crate) struct LargeCounters {
     pub(crate) huge_bytes: AtomicUsize,
     pub(crate) failures: AtomicUsize,
     pub(crate) bad_frees: AtomicUsize,
+    /// Bytes of every large block and huge mapping handed out (never falls).
+    pub(crate) bytes_total: AtomicUsize,
+    /// The most bytes in large blocks and huge mappings at once.
+    pub(crate) peak: AtomicUsize,
+}
+
+impl LargeCounters {
+    /// Counts `n` bytes handed out on the large path and raises the peak.
+    fn count_bytes(&self, live: &AtomicUsize, n: usize) {
+        live.fetch_add(n, Ordering::Relaxed);
+        self.bytes_total.fetch_add(n, Ordering::Relaxed);
+        let now = self.bytes.load(Ordering::Relaxed) + self.huge_bytes.load(Ordering::Relaxed);
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
 }
 
 pub(crate) static LARGE: LargeCounters = LargeCounters {
@@ -64,6 +78,8 @@ pub(crate) static LARGE: LargeCounters = LargeCounters {
     huge_bytes: AtomicUsize::new(0),
     failures: AtomicUsize::new(0),
     bad_frees: AtomicUsize::new(0),
+    bytes_total: AtomicUsize::new(0),
+    peak: AtomicUsize::new(0),
 };
 
 /// Allocates `size` bytes (`kmalloc`). `size == 0` gives [`ZERO_SIZE_PTR`].
@@ -81,12 +97,23 @@ pub(crate) static LARGE: LargeCounters = LargeCounters {
 /// unsafe { kfree(p.as_ptr())? };
 /// # Ok::<(), kmem_kmalloc::KmallocError>(())
 /// ```
-#[inline]
+#[inline(always)]
 #[track_caller]
 pub fn kmalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
+    let r = kmalloc_notrace(size, gfp);
+    crate::trace::trace_kmalloc!(size, r, gfp);
+    r
+}
+
+/// [`kmalloc`] without its trace event.
+#[inline]
+#[track_caller]
+fn kmalloc_notrace(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
     if size.wrapping_sub(1) < KMALLOC_MAX_CACHE_SIZE {
         let c = &caches()?[size_class(size)];
-        return c.alloc(gfp).map_err(|_| KmallocError::NoMemory { size });
+        return c
+            .alloc_notrace(gfp)
+            .map_err(|_| KmallocError::NoMemory { size });
     }
     kmalloc_large(size, gfp)
 }
@@ -135,9 +162,7 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
         pages.alloc_kind(order, gfp, PageKind::Large).inspect(|&p| {
             tag_large(p);
             LARGE.allocs.fetch_add(1, Ordering::Relaxed);
-            LARGE
-                .bytes
-                .fetch_add(kmem_platform::PAGE_SIZE << order, Ordering::Relaxed);
+            LARGE.count_bytes(&LARGE.bytes, kmem_platform::PAGE_SIZE << order);
         })
     } else if size > isize::MAX as usize {
         Err(kmem_page::PageError::TooLarge { size })
@@ -145,9 +170,9 @@ fn alloc_pages(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
         pages.alloc_huge(size, gfp).inspect(|&p| {
             tag_large(p);
             LARGE.huge_allocs.fetch_add(1, Ordering::Relaxed);
-            LARGE.huge_bytes.fetch_add(
+            LARGE.count_bytes(
+                &LARGE.huge_bytes,
                 size.next_multiple_of(kmem_platform::PAGE_SIZE),
-                Ordering::Relaxed,
             );
         })
     };
@@ -182,12 +207,14 @@ pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8
     if align <= 8 {
         return kmalloc(size.max(1), gfp);
     }
-    match size_class_aligned(size, align) {
+    let r = match size_class_aligned(size, align) {
         Some(c) => caches()?[c]
-            .alloc(gfp)
+            .alloc_notrace(gfp)
             .map_err(|_| KmallocError::NoMemory { size }),
         None => alloc_pages(size.max(align), gfp),
-    }
+    };
+    crate::trace::trace_kmalloc!(size, r, gfp);
+    r
 }
 
 /// Frees what [`kmalloc`] returned (`kfree`); no size is needed: the page
@@ -210,25 +237,45 @@ pub fn kmalloc_aligned(size: usize, align: usize, gfp: Gfp) -> Result<NonNull<u8
 /// # Safety
 ///
 /// If `p` is a live kmalloc allocation, nothing may use it afterwards.
-#[inline]
+#[inline(always)]
 #[track_caller]
 pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
+    crate::trace::trace_kfree!(p);
     let addr = p as usize;
     if addr <= ZERO_SIZE_PTR as usize {
         return Ok(());
     }
+    if let Some(d) = kmem_page::lookup_head(addr) {
+        // SAFETY: `addr` is non-null; the cache refuses anything that is not
+        // an allocated object of it; the caller gives it up.
+        let r = unsafe {
+            kmem_slab::free_tagged(NonNull::new_unchecked(addr as *mut u8), d, KMALLOC_TAG)
+        };
+        if let Some(r) = r {
+            return r.map_err(|e| KmallocError::from_slab_free(e, addr));
+        }
+    }
+    // SAFETY: passed on.
+    unsafe { kfree_slow(addr) }
+}
+
+/// The rest of `kfree`: an object in a slab's later page, a large block, or
+/// a pointer to refuse.
+///
+/// # Safety
+/// As for [`kfree`].
+#[cold]
+#[inline(never)]
+#[track_caller]
+unsafe fn kfree_slow(addr: usize) -> Result<(), KmallocError> {
     let Some(b) = kmem_page::lookup_block(addr) else {
         return Err(bad_free_unmapped(addr));
     };
-    if b.desc.kind() == PageKind::Slab {
-        if let Some(c) = class_of_owner(b.desc.owner()) {
-            if let Some(cs) = caches_if_ready() {
-                // SAFETY: `addr` is non-null; the cache refuses anything that is
-                // not an allocated object of it; the caller gives it up.
-                return unsafe { cs[c].free(NonNull::new_unchecked(addr as *mut u8)) }
-                    .map_err(|e| KmallocError::from_slab_free(e, addr));
-            }
-        }
+    // SAFETY: as in `kfree`.
+    if let Some(r) = unsafe {
+        kmem_slab::free_tagged(NonNull::new_unchecked(addr as *mut u8), b.desc, KMALLOC_TAG)
+    } {
+        return r.map_err(|e| KmallocError::from_slab_free(e, addr));
     }
     // SAFETY: passed on.
     unsafe { kfree_large(addr, b) }
@@ -343,8 +390,8 @@ pub fn ksize(p: *const u8) -> Result<usize, KmallocError> {
         return Err(bad_ksize(addr, None));
     };
     match b.desc.kind() {
-        PageKind::Slab => match class_of_owner(b.desc.owner()) {
-            Some(c) => Ok(KMALLOC_SIZES[c]),
+        PageKind::Slab => match kmem_slab::tagged_object_size(b.desc, KMALLOC_TAG) {
+            Some(size) => Ok(size),
             None => Err(bad_ksize(addr, Some(b))),
         },
         PageKind::Large if b.addr == addr && is_kmalloc_large(&b) => Ok(b.size),

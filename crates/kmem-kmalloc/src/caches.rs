@@ -6,12 +6,17 @@
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use kmem_slab::KmemCache;
 
 use crate::KmallocError;
 use crate::class::{KMALLOC_ALIGN, KMALLOC_NAMES, KMALLOC_SIZES, NR_KMALLOC_CLASSES};
+
+/// The tag of the kmalloc caches ([`kmem_slab::CacheBuilder::tag`]): how
+/// `kfree` and `ksize` recognise their objects from the page descriptor
+/// alone ("kmal").
+pub(crate) const KMALLOC_TAG: u32 = 0x6b6d_616c;
 
 const UNINIT: u8 = 0;
 const READY: u8 = 2;
@@ -25,24 +30,16 @@ struct Caches {
     /// The caches by class. Written once under `lock` before `state` is READY;
     /// read-only afterwards.
     caches: UnsafeCell<MaybeUninit<[KmemCache; NR_KMALLOC_CLASSES]>>,
-    /// Each cache's descriptor address (what its slabs' page descriptors hold
-    /// in their owner word): how `kfree` finds the class of an object.
-    /// Written with `caches`, before `state` is READY.
-    owners: [AtomicUsize; NR_KMALLOC_CLASSES],
 }
 
 // SAFETY: `caches` is written once under `lock` before being published by the
 // release store of `state`; afterwards it is only read. KmemCache is Sync.
 unsafe impl Sync for Caches {}
 
-#[allow(clippy::declare_interior_mutable_const)]
-const ZERO: AtomicUsize = AtomicUsize::new(0);
-
 static CACHES: Caches = Caches {
     state: AtomicU8::new(UNINIT),
     lock: kmem_platform::Mutex::new(()),
     caches: UnsafeCell::new(MaybeUninit::uninit()),
-    owners: [ZERO; NR_KMALLOC_CLASSES],
 };
 
 /// The kmalloc caches, created on first call.
@@ -66,15 +63,6 @@ pub(crate) fn caches_if_ready() -> Option<&'static [KmemCache; NR_KMALLOC_CLASSE
     }
 }
 
-/// The class whose cache has the descriptor `owner`, if any.
-#[inline(always)]
-pub(crate) fn class_of_owner(owner: usize) -> Option<usize> {
-    CACHES
-        .owners
-        .iter()
-        .position(|o| o.load(Ordering::Relaxed) == owner)
-}
-
 #[cold]
 #[inline(never)]
 fn create_caches() -> Result<&'static [KmemCache; NR_KMALLOC_CLASSES], KmallocError> {
@@ -82,11 +70,11 @@ fn create_caches() -> Result<&'static [KmemCache; NR_KMALLOC_CLASSES], KmallocEr
     if CACHES.state.load(Ordering::Acquire) != READY {
         let mut made: [Option<KmemCache>; NR_KMALLOC_CLASSES] = Default::default();
         for (i, slot) in made.iter_mut().enumerate() {
-            match KmemCache::new(
-                KMALLOC_NAMES[i],
-                KMALLOC_SIZES[i],
-                KMALLOC_ALIGN[i].min(4096),
-            ) {
+            match KmemCache::builder(KMALLOC_NAMES[i], KMALLOC_SIZES[i])
+                .align(KMALLOC_ALIGN[i].min(4096))
+                .tag(KMALLOC_TAG)
+                .create()
+            {
                 Ok(c) => *slot = Some(c),
                 Err(e) => {
                     kmem_platform::kmem_report!(
@@ -101,15 +89,6 @@ fn create_caches() -> Result<&'static [KmemCache; NR_KMALLOC_CLASSES], KmallocEr
             }
         }
         let arr = made.map(|c| c.expect("every cache was created"));
-        for (i, c) in arr.iter().enumerate() {
-            // The handle's descriptor address, as the slab layer stores it in
-            // its slabs' owner word.
-            let raw = KmemCache::into_raw(
-                // SAFETY: a bitwise copy given up at once; `arr` keeps ownership.
-                unsafe { core::ptr::read(c) },
-            );
-            CACHES.owners[i].store(raw.as_ptr() as usize, Ordering::Relaxed);
-        }
         // SAFETY: under `lock`, before READY: nobody reads the array yet.
         unsafe { (*CACHES.caches.get()).write(arr) };
         CACHES.state.store(READY, Ordering::Release);

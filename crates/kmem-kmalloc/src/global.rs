@@ -5,7 +5,8 @@ use core::ptr;
 
 use kmem_page::Gfp;
 
-use crate::class::KMALLOC_MAX_CACHE_SIZE;
+use crate::caches::caches_if_ready;
+use crate::class::{KMALLOC_MAX_CACHE_SIZE, size_class, size_class_aligned};
 use crate::{kfree, kmalloc_aligned, ksize};
 
 /// kmalloc as a [`GlobalAlloc`]:
@@ -21,7 +22,9 @@ use crate::{kfree, kmalloc_aligned, ksize};
 /// Alignments above a class's are served by a larger class whose objects
 /// have them, or by page blocks (aligned to their size); up to 4 MiB.
 /// `alloc_zeroed` uses `__GFP_ZERO` (fresh page blocks are not cleared
-/// again); `realloc` stays in place while the new size fits the bucket.
+/// again); `realloc` stays in place while the new size keeps its size class
+/// (or, for page blocks, fits the block and uses more than a quarter of it);
+/// `dealloc` goes by the layout to the class's cache.
 /// Nothing on these paths uses the system allocator, so the first
 /// allocation of a thread (which sets up its array caches) cannot recurse.
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,6 +40,17 @@ impl Kmalloc {
 }
 
 const GFP: Gfp = Gfp(Gfp::KERNEL.0 | Gfp::NOWARN.0);
+
+/// The class `kmalloc_aligned(size.max(1), align)` serves, `None` for page
+/// blocks. The common case (alignment of at most 8) without the search.
+#[inline(always)]
+fn class_of(size: usize, align: usize) -> Option<usize> {
+    if size <= KMALLOC_MAX_CACHE_SIZE && align <= 8 {
+        Some(size_class(size.max(1)))
+    } else {
+        size_class_aligned(size.max(1), align)
+    }
+}
 
 // SAFETY: every pointer returned is a fresh kmalloc allocation of at least
 // `layout.size()` bytes aligned to `layout.align()` (see `kmalloc_aligned`),
@@ -55,24 +69,48 @@ unsafe impl GlobalAlloc for Kmalloc {
     }
 
     #[inline]
-    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        // The layout names the class (`realloc` keeps an object in place
+        // only within its class), so the free goes straight to the class's
+        // cache: its per-thread memo of the last slab usually validates the
+        // pointer without a descriptor lookup.
+        if let Some(c) = class_of(layout.size(), layout.align()) {
+            if let Some(cs) = caches_if_ready() {
+                // SAFETY: `p` came from this allocator with `layout`, hence
+                // from class `c`'s cache (GlobalAlloc's contract).
+                let _ = unsafe { cs[c].free(ptr::NonNull::new_unchecked(p)) };
+                return;
+            }
+        }
         // SAFETY: `p` came from this allocator (GlobalAlloc's contract).
         let _ = unsafe { kfree(p) };
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = ksize(p).unwrap_or(0);
-        if new_size <= old && (old <= KMALLOC_MAX_CACHE_SIZE || new_size > old / 4) {
-            return p;
+        let align = layout.align();
+        let new_class = class_of(new_size, align);
+        match class_of(layout.size(), align) {
+            // In place while the class stays the same (so that `dealloc`,
+            // which goes by the layout, finds the right cache).
+            Some(c) if new_class == Some(c) => return p,
+            Some(_) => {}
+            // A page block: in place while the new size needs pages too and
+            // uses more than a quarter of the block.
+            None => {
+                let old = ksize(p).unwrap_or(0);
+                if new_class.is_none() && new_size <= old && new_size > old / 4 {
+                    return p;
+                }
+            }
         }
-        let Ok(q) = kmalloc_aligned(new_size.max(1), layout.align(), GFP) else {
+        let Ok(q) = kmalloc_aligned(new_size.max(1), align, GFP) else {
             return ptr::null_mut();
         };
         // SAFETY: both allocations hold at least `min(old size, new_size)`
         // bytes and do not overlap; `p` is given up by the caller.
         unsafe {
             ptr::copy_nonoverlapping(p, q.as_ptr(), layout.size().min(new_size));
-            let _ = kfree(p);
+            self.dealloc(p, layout);
         }
         q.as_ptr()
     }

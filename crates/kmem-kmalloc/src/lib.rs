@@ -55,6 +55,7 @@ pub mod fork;
 mod global;
 mod helpers;
 mod stats;
+mod trace;
 
 pub use alloc::{
     KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kmalloc, kmalloc_aligned, krealloc, ksize,
@@ -67,7 +68,8 @@ pub use class::{
 pub use error::KmallocError;
 pub use global::Kmalloc;
 pub use helpers::{kcalloc, kfree_sensitive, kmalloc_array, kmemdup, kstrdup, kzalloc};
-pub use stats::{KmallocStats, stats, write_stats};
+pub use kmem_platform::stats::PoolStats;
+pub use stats::{KmallocStats, pool_stats, stats, write_stats};
 
 /// The kmalloc caches' slabinfo rows, smallest class first (empty before the
 /// first allocation).

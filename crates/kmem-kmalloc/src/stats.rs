@@ -3,6 +3,8 @@
 use core::fmt;
 use core::sync::atomic::Ordering;
 
+use kmem_platform::stats::PoolStats;
+
 use crate::alloc::LARGE;
 use crate::caches::caches_if_ready;
 use crate::class::{KMALLOC_NAMES, NR_KMALLOC_CLASSES};
@@ -51,6 +53,49 @@ pub fn stats() -> KmallocStats {
         failures: l(&LARGE.failures),
         bad_frees: l(&LARGE.bad_frees),
     }
+}
+
+/// The seed's `mp_pool_stats` for kmalloc as a whole: its classes (each a
+/// slab cache: [`KmemCache::pool_stats`](kmem_slab::KmemCache::pool_stats),
+/// in bytes of the class, what [`ksize`](crate::ksize) gives) plus its large
+/// path (page blocks and huge mappings, in their whole bytes). kmalloc keeps
+/// no requested sizes, so bytes are what the allocations really have.
+/// `failed_count` is allocations that failed (a class's slab could not grow,
+/// or the pages were not there). `peak_allocated` is the sum of the parts'
+/// peaks: an upper bound of the true peak (which would need one shared
+/// counter on the fast path).
+///
+/// The counts sum every thread's; see [`kmem_slab::KmemCache::stats`] for
+/// what a read concurrent with other threads' allocations sees.
+///
+/// ```
+/// use kmem_kmalloc::{kfree, kmalloc, pool_stats};
+/// let before = pool_stats();
+/// let p = kmalloc(100, kmem_page::Gfp::KERNEL)?;       // kmalloc-128
+/// let q = kmalloc(100_000, kmem_page::Gfp::KERNEL)?;   // an order-5 block
+/// let s = pool_stats();
+/// assert!(s.allocation_count >= before.allocation_count + 2);
+/// assert!(s.current_allocated >= 128 + (128 << 10));
+/// unsafe { kfree(p.as_ptr())?; kfree(q.as_ptr())? };
+/// # Ok::<(), kmem_kmalloc::KmallocError>(())
+/// ```
+pub fn pool_stats() -> PoolStats {
+    let mut s = PoolStats::default();
+    if let Some(cs) = caches_if_ready() {
+        for c in cs.iter().take(NR_KMALLOC_CLASSES) {
+            s.add(&c.pool_stats());
+        }
+    }
+    let l = |a: &core::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
+    s.add(&PoolStats {
+        total_allocated: l(&LARGE.bytes_total),
+        current_allocated: l(&LARGE.bytes) + l(&LARGE.huge_bytes),
+        peak_allocated: l(&LARGE.peak),
+        allocation_count: l(&LARGE.allocs) + l(&LARGE.huge_allocs),
+        free_count: l(&LARGE.frees) + l(&LARGE.huge_frees),
+        failed_count: l(&LARGE.failures),
+    });
+    s
 }
 
 /// Writes kmalloc's report: one line per class (objects in use, slabs,

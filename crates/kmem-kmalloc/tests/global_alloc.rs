@@ -108,3 +108,49 @@ fn over_aligned_types() {
     let l = Box::new(Line([2; 40]));
     assert_eq!(&*l as *const Line as usize % 64, 0);
 }
+
+/// `realloc` keeps an object in place only within its size class, so that
+/// `dealloc` — which goes by the layout to the class's cache — always
+/// finds the right cache; crossing classes moves the contents. Nothing
+/// may be reported.
+#[test]
+fn realloc_moves_across_classes_and_dealloc_follows_the_layout() {
+    use std::alloc::{GlobalAlloc, Layout};
+    let a = kmem_kmalloc::Kmalloc::new();
+    // SAFETY: every pointer is used within its layout and given back once,
+    // with the layout it was last (re)allocated with.
+    let ((), reports) = kmem_platform::diag::capture(|| unsafe {
+        let l100 = Layout::from_size_align(100, 8).unwrap();
+        let p = a.alloc(l100);
+        p.write_bytes(0x5a, 100);
+        // 100 → 120: same class (kmalloc-128): in place.
+        let q = a.realloc(p, l100, 120);
+        assert_eq!(q, p);
+        let l120 = Layout::from_size_align(120, 8).unwrap();
+        // 120 → 10: kmalloc-16: moves, contents kept.
+        let r = a.realloc(q, l120, 10);
+        assert_ne!(r, q);
+        assert_eq!(kmem_kmalloc::ksize(r).unwrap(), 16);
+        assert!((0..10).all(|i| *r.add(i) == 0x5a));
+        let l10 = Layout::from_size_align(10, 8).unwrap();
+        // Grows into a page block, then shrinks within it, then back to a class.
+        let s = a.realloc(r, l10, 20_000);
+        let l20k = Layout::from_size_align(20_000, 8).unwrap();
+        let t = a.realloc(s, l20k, 16_000);
+        assert_eq!(t, s, "a page block shrinking a little stays");
+        let l16k = Layout::from_size_align(16_000, 8).unwrap();
+        let u = a.realloc(t, l16k, 64);
+        assert_ne!(u, t);
+        assert_eq!(kmem_kmalloc::ksize(u).unwrap(), 64);
+        assert!((0..10).all(|i| *u.add(i) == 0x5a));
+        a.dealloc(u, Layout::from_size_align(64, 8).unwrap());
+        // Over-aligned: the class that has the alignment, both ways.
+        let la = Layout::from_size_align(40, 256).unwrap();
+        let v = a.alloc(la);
+        assert_eq!(v as usize % 256, 0);
+        let w = a.realloc(v, la, 200);
+        assert_eq!(w as usize % 256, 0);
+        a.dealloc(w, Layout::from_size_align(200, 256).unwrap());
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}

@@ -211,6 +211,7 @@ impl<B: Backend> Mempool<B> {
     #[cold]
     fn refuse_zero(&self) -> MempoolError {
         Counters::inc(&self.stats.refused);
+        Counters::inc(&self.stats.refused_allocs);
         MempoolError::ZeroUnsupported
     }
 }

@@ -68,6 +68,14 @@ pub unsafe trait Backend: Sync {
     /// used afterwards.
     unsafe fn free(&self, elem: NonNull<Self::Elem>);
 
+    /// Bytes of one element, for the pool's statistics
+    /// ([`Mempool::pool_stats`](crate::Mempool::pool_stats)). By default
+    /// `size_of::<Elem>()` (0 for the opaque elements of C functions, whose
+    /// size the pool cannot know).
+    fn elem_bytes(&self) -> usize {
+        core::mem::size_of::<Self::Elem>()
+    }
+
     /// Names the backend in reports and `Debug` output (e.g. `pages order 2`).
     fn describe(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         out.write_str(core::any::type_name::<Self>())
@@ -380,6 +388,9 @@ impl<B: Backend> FaultyBackend<B> {
 // SAFETY: elements come from and go to `inner`, which keeps the contract.
 unsafe impl<B: Backend> Backend for FaultyBackend<B> {
     type Elem = B::Elem;
+    fn elem_bytes(&self) -> usize {
+        self.inner.elem_bytes()
+    }
     fn alloc(&self, gfp: Gfp) -> Option<NonNull<B::Elem>> {
         let injected = self.failing.load(Ordering::SeqCst)
             || self

@@ -50,6 +50,7 @@ impl<B: Backend> Mempool<B> {
         if self
             .outstanding
             .0
+            .n
             .fetch_update(CoreOrdering::Relaxed, CoreOrdering::Relaxed, |n| {
                 n.checked_sub(1)
             })

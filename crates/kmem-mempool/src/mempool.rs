@@ -65,9 +65,22 @@ pub struct Mempool<B: Backend> {
     pub(crate) retry_ns: AtomicU64,
     /// Slow-path counters.
     pub(crate) stats: Counters,
+    /// Elements handed out and not yet freed, with the counts that change
+    /// with it, alone on one cache line.
+    pub(crate) outstanding: Padded<Outstanding>,
+}
+
+/// The counters every allocation and free updates (on one cache line).
+pub(crate) struct Outstanding {
     /// Elements handed out and not yet freed. Never below zero: a free with
     /// nothing outstanding is refused before it changes anything.
-    pub(crate) outstanding: Padded<CoreAtomicUsize>,
+    pub(crate) n: CoreAtomicUsize,
+    /// Elements handed out since creation.
+    pub(crate) allocs: CoreAtomicUsize,
+    /// The most elements outstanding at once (raised only when `n` passes
+    /// it: a load of this line per allocation, a read-modify-write only at a
+    /// new peak).
+    pub(crate) peak: CoreAtomicUsize,
 }
 
 // SAFETY: the reserve's raw element pointers are owned by the pool and only
@@ -128,7 +141,11 @@ impl<B: Backend> Mempool<B> {
             wait: WaitQueue::new(),
             retry_ns: AtomicU64::new(RETRY_INTERVAL.as_nanos() as u64),
             stats: Counters::default(),
-            outstanding: Padded(CoreAtomicUsize::new(0)),
+            outstanding: Padded(Outstanding {
+                n: CoreAtomicUsize::new(0),
+                allocs: CoreAtomicUsize::new(0),
+                peak: CoreAtomicUsize::new(0),
+            }),
         })
     }
 
@@ -225,7 +242,7 @@ impl<B: Backend> Mempool<B> {
     /// # Ok::<(), kmem_mempool::MempoolError>(())
     /// ```
     pub fn outstanding(&self) -> usize {
-        self.outstanding.0.load(CoreOrdering::Relaxed)
+        self.outstanding.0.n.load(CoreOrdering::Relaxed)
     }
 
     /// Sets how long a waiting allocation sleeps before retrying the backend
@@ -317,7 +334,12 @@ impl<B: Backend> Mempool<B> {
     /// One more element handed out.
     #[inline]
     pub(crate) fn handed_out(&self) {
-        self.outstanding.0.fetch_add(1, CoreOrdering::Relaxed);
+        let o = &self.outstanding.0;
+        let n = o.n.fetch_add(1, CoreOrdering::Relaxed) + 1;
+        o.allocs.fetch_add(1, CoreOrdering::Relaxed);
+        if n > o.peak.load(CoreOrdering::Relaxed) {
+            o.peak.fetch_max(n, CoreOrdering::Relaxed);
+        }
     }
 
     /// `elem` as the reserve stores it.

@@ -16,6 +16,8 @@ pub(crate) struct Counters {
     pub(crate) exhausted: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) refused: AtomicU64,
+    /// Allocation calls refused as bad input (a subset of `refused`).
+    pub(crate) refused_allocs: AtomicU64,
     pub(crate) resizes: AtomicU64,
 }
 
@@ -114,5 +116,49 @@ impl fmt::Display for MempoolStats {
             self.refused,
             self.resizes
         )
+    }
+}
+
+impl<B: crate::Backend> crate::Mempool<B> {
+    /// The seed's `mp_pool_stats` for the pool: counts are elements handed
+    /// out (`allocation_count`, from the backend or the reserve) and given
+    /// back (`free_count`); bytes are elements times
+    /// [`Backend::elem_bytes`](crate::Backend::elem_bytes) (0 for the opaque
+    /// elements of C functions); `peak_allocated` is exact (the most
+    /// elements outstanding at once); `failed_count` is allocation calls
+    /// that returned nothing (the reserve was empty and the caller could not
+    /// wait, a deadline passed, or `__GFP_ZERO` was refused).
+    ///
+    /// ```
+    /// use kmem_mempool::{BoxBackend, Mempool};
+    /// let pool = Mempool::new(2, BoxBackend::new(|| [0u64; 4]))?;
+    /// let a = pool.alloc();
+    /// let b = pool.alloc();
+    /// drop(a);
+    /// let s = pool.pool_stats();
+    /// assert_eq!((s.allocation_count, s.free_count, s.failed_count), (2, 1, 0));
+    /// assert_eq!((s.total_allocated, s.current_allocated, s.peak_allocated), (64, 32, 64));
+    /// # drop(b);
+    /// # Ok::<(), kmem_mempool::MempoolError>(())
+    /// ```
+    pub fn pool_stats(&self) -> kmem_platform::stats::PoolStats {
+        use core::sync::atomic::Ordering::Relaxed;
+        let o = &self.outstanding.0;
+        let elem = self.backend.elem_bytes();
+        // `allocs` first: every free counted in `n` follows its allocation.
+        let allocs = o.allocs.load(Relaxed);
+        let n = o.n.load(Relaxed).min(allocs);
+        let peak = o.peak.load(Relaxed).max(n);
+        let g = |c: &AtomicU64| c.load(Relaxed) as usize;
+        kmem_platform::stats::PoolStats {
+            total_allocated: allocs.wrapping_mul(elem),
+            current_allocated: n * elem,
+            peak_allocated: peak * elem,
+            allocation_count: allocs,
+            free_count: allocs - n,
+            failed_count: g(&self.stats.exhausted)
+                + g(&self.stats.timeouts)
+                + g(&self.stats.refused_allocs),
+        }
     }
 }

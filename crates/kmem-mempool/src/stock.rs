@@ -99,6 +99,9 @@ impl PageBackend<'static, Os> {
 // fresh, whatever was written since); `free` returns it with the same order.
 unsafe impl<S: PageSource> Backend for PageBackend<'_, S> {
     type Elem = Page;
+    fn elem_bytes(&self) -> usize {
+        self.element_size()
+    }
     #[inline]
     fn alloc(&self, gfp: Gfp) -> Option<NonNull<Page>> {
         self.pages
@@ -202,6 +205,9 @@ impl<'a> SlabBackend<'a> {
 // come from pages that are zero when fresh); `free` returns it to the same cache.
 unsafe impl Backend for SlabBackend<'_> {
     type Elem = SlabObject;
+    fn elem_bytes(&self) -> usize {
+        self.cache.object_size()
+    }
     #[inline]
     fn alloc(&self, gfp: Gfp) -> Option<NonNull<SlabObject>> {
         self.cache.alloc(gfp).ok().map(NonNull::cast)
@@ -287,6 +293,9 @@ impl KmallocBackend {
 // zero when fresh and only ever written); `kfree` finds the owner itself.
 unsafe impl Backend for KmallocBackend {
     type Elem = KmallocObject;
+    fn elem_bytes(&self) -> usize {
+        self.size
+    }
     #[inline]
     fn alloc(&self, gfp: Gfp) -> Option<NonNull<KmallocObject>> {
         kmem_kmalloc::kmalloc(self.size, gfp)

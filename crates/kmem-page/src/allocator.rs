@@ -190,6 +190,20 @@ impl<S: PageSource> PageAllocator<S> {
         gfp: Gfp,
         kind: PageKind,
     ) -> Result<NonNull<u8>, PageError> {
+        let r = self.alloc_kind_untraced(order, gfp, kind);
+        if let Ok(p) = r {
+            crate::trace::trace_mm_page_alloc!(p.as_ptr(), order, gfp, kind);
+        }
+        r
+    }
+
+    /// [`alloc_kind`](Self::alloc_kind) without its trace event.
+    fn alloc_kind_untraced(
+        &self,
+        order: u32,
+        gfp: Gfp,
+        kind: PageKind,
+    ) -> Result<NonNull<u8>, PageError> {
         if order > MAX_PAGE_ORDER {
             return Err(PageError::OrderTooLarge { order });
         }
@@ -395,6 +409,7 @@ impl<S: PageSource> PageAllocator<S> {
         order: u32,
         kind: PageKind,
     ) -> Result<(), PageError> {
+        crate::trace::trace_mm_page_free!(ptr.as_ptr(), order);
         let addr = ptr.as_ptr() as usize;
         let keep = self.keep_free.load(Ordering::Relaxed);
         let release = {
@@ -715,6 +730,8 @@ impl<S: PageSource> PageAllocator<S> {
         z.link_region(region);
         z.huge_count += 1;
         z.stats.huge_allocs += 1;
+        z.stats.huge_pages_total += npages as u64;
+        z.note_peak();
         Ok(mem)
     }
 

@@ -40,6 +40,10 @@ pub(crate) struct Counters {
     pub(crate) zero_skips: u64,
     pub(crate) huge_allocs: u64,
     pub(crate) huge_frees: u64,
+    /// Pages of every huge mapping made since creation.
+    pub(crate) huge_pages_total: u64,
+    /// The most pages handed out at once (buddy blocks and huge mappings).
+    pub(crate) peak_pages: usize,
 }
 
 /// The state a page allocator keeps under its lock (the kernel's `struct zone`).
@@ -118,6 +122,8 @@ impl Zone {
                 zero_skips: 0,
                 huge_allocs: 0,
                 huge_frees: 0,
+                huge_pages_total: 0,
+                peak_pages: 0,
             },
         }
     }
@@ -203,6 +209,7 @@ impl Zone {
         mark_allocated(region, idx, order, kind);
         self.free_pages -= 1 << order;
         self.stats.allocs[order as usize] += 1;
+        self.note_peak();
         Some((addr, zeroed))
     }
 
@@ -216,6 +223,7 @@ impl Zone {
         let (region, idx) = self.pcp_pop(order as usize)?;
         mark_allocated(region, idx, order, kind);
         self.stats.allocs[order as usize] += 1;
+        self.note_peak();
         Some(region.addr_of(idx))
     }
 

@@ -34,20 +34,22 @@ pub enum PageKind {
 }
 
 impl PageKind {
+    #[inline(always)]
     pub(crate) const fn from_u8(v: u8) -> PageKind {
-        match v {
-            0 => PageKind::Free,
-            1 => PageKind::Tail,
-            2 => PageKind::Pages,
-            3 => PageKind::Slab,
-            4 => PageKind::Large,
-            6 => PageKind::Cached,
-            _ => PageKind::Reserved,
+        if v <= PageKind::Cached as u8 {
+            // SAFETY: the discriminants are 0..=6, every one a kind (checked
+            // by the test `kinds_round_trip`).
+            unsafe { core::mem::transmute::<u8, PageKind>(v) }
+        } else {
+            PageKind::Reserved
         }
     }
     /// Whether this kind heads a block in use (pages, slab or large).
+    #[inline(always)]
     pub const fn is_allocated(self) -> bool {
-        matches!(self, PageKind::Pages | PageKind::Slab | PageKind::Large)
+        // Pages, Slab, Large: the discriminants 2..=4.
+        (self as u8).wrapping_sub(PageKind::Pages as u8)
+            <= PageKind::Large as u8 - PageKind::Pages as u8
     }
     /// The kernel-ish name used in reports.
     pub const fn name(self) -> &'static str {
@@ -96,6 +98,8 @@ pub struct PageDesc {
     _pad: AtomicU8,
     /// For a `Tail` page: how many pages back its head is. Stale once the block
     /// it belonged to is freed; [`resolve`](crate::registry) checks the head still covers it.
+    /// For the head of an allocated block: the owner's third word
+    /// ([`aux`](PageDesc::aux)), garbage until the owner sets it.
     head_dist: AtomicU32,
     /// For the owner of an allocated block: its first word (the slab cache).
     owner: AtomicUsize,
@@ -135,7 +139,7 @@ impl PageDesc {
     }
 
     /// What the page is.
-    #[inline]
+    #[inline(always)]
     pub fn kind(&self) -> PageKind {
         PageKind::from_u8(self.kind.load(Ordering::Acquire))
     }
@@ -178,6 +182,29 @@ impl PageDesc {
     pub fn set_owner(&self, v: usize) {
         self.owner.store(v, Ordering::Release);
     }
+    /// The owner's third, 32-bit word, on the head page of an allocated
+    /// block: not cleared between uses, so meaningful only after the owner
+    /// set it (the slab layer keeps its slab's colour offset here, so that a
+    /// free finds the slab's first object without reading the slab).
+    ///
+    /// ```
+    /// use kmem_page::{Gfp, PageAllocator};
+    /// let pages = PageAllocator::new_os();
+    /// let b = pages.alloc(0, Gfp::KERNEL).unwrap();
+    /// let d = kmem_page::lookup_head(b.as_ptr() as usize).unwrap();
+    /// d.set_aux(192);
+    /// assert_eq!(d.aux(), 192);
+    /// ```
+    #[inline(always)]
+    pub fn aux(&self) -> u32 {
+        self.head_dist.load(Ordering::Relaxed)
+    }
+    /// Sets the owner's third word (head pages of allocated blocks only:
+    /// on a tail page it is the distance to the head, which lookups use).
+    #[inline]
+    pub fn set_aux(&self, v: u32) {
+        self.head_dist.store(v, Ordering::Relaxed);
+    }
     /// The owner's second word (0 if unset).
     #[inline]
     pub fn private(&self) -> usize {
@@ -198,5 +225,30 @@ impl core::fmt::Debug for PageDesc {
             .field("owner", &format_args!("{:#x}", self.owner()))
             .field("private", &format_args!("{:#x}", self.private()))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageKind;
+
+    #[test]
+    fn kinds_round_trip() {
+        let all = [
+            PageKind::Free,
+            PageKind::Tail,
+            PageKind::Pages,
+            PageKind::Slab,
+            PageKind::Large,
+            PageKind::Reserved,
+            PageKind::Cached,
+        ];
+        for k in all {
+            assert_eq!(PageKind::from_u8(k as u8), k);
+            let allocated = matches!(k, PageKind::Pages | PageKind::Slab | PageKind::Large);
+            assert_eq!(k.is_allocated(), allocated, "{k:?}");
+        }
+        assert_eq!(PageKind::from_u8(7), PageKind::Reserved);
+        assert_eq!(PageKind::from_u8(255), PageKind::Reserved);
     }
 }

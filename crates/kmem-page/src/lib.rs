@@ -47,6 +47,8 @@ mod meta;
 mod region;
 mod registry;
 mod shrink;
+mod stats;
+mod trace;
 
 pub use allocator::{Config, PageAllocator, PageStats};
 pub use block::Pages;
@@ -56,7 +58,7 @@ pub use fork::{fork_child, fork_parent, fork_prepare};
 pub use gfp::Gfp;
 pub use global::global;
 pub use kmem_platform::{PAGE_SHIFT, PAGE_SIZE};
-pub use registry::{ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block};
+pub use registry::{ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block, lookup_head};
 pub use shrink::{register_shrinker, run_shrinkers};
 
 /// The largest order (`MAX_PAGE_ORDER`): blocks go up to `2^10` pages, 4 MiB.

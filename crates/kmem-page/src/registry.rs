@@ -326,6 +326,26 @@ pub fn lookup(addr: usize) -> Option<&'static crate::PageDesc> {
     r.desc_of(addr)
 }
 
+/// The descriptor of the page `addr` lies in, if that page heads an
+/// allocated block (pages, slab or large) — always so for an address in a
+/// one-page block, such as an order-0 slab. `None` otherwise (a tail page, a
+/// huge mapping, free or unknown memory): then [`lookup_block`] has the
+/// whole answer. The first step of `kfree`: no head resolution, no
+/// [`BlockRef`] to build.
+///
+/// ```
+/// use kmem_page::{Gfp, PageAllocator, PageKind};
+/// let pages = PageAllocator::new_os();
+/// let b = pages.alloc(1, Gfp::KERNEL).unwrap();
+/// let head = kmem_page::lookup_head(b.as_ptr() as usize + 8).unwrap();
+/// assert_eq!(head.kind(), PageKind::Pages);
+/// assert!(kmem_page::lookup_head(b.as_ptr() as usize + 4096).is_none()); // its tail page
+/// ```
+#[inline(always)]
+pub fn lookup_head(addr: usize) -> Option<&'static crate::PageDesc> {
+    slot(addr)?.head_desc_of(addr)
+}
+
 /// The allocated block that `addr` lies in: its first address, its head
 /// descriptor and its order. `None` if kmem does not manage `addr` or the page
 /// is free or reserved.

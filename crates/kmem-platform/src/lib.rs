@@ -28,16 +28,20 @@ extern crate std;
 
 pub mod cpu;
 pub mod diag;
+#[cfg(unix)]
+pub mod ipc;
 pub mod lock;
 #[cfg(miri)]
 mod miri_roots;
 mod os;
 pub mod process;
 mod source;
+pub mod stats;
 #[cfg(feature = "std")]
 mod test_source;
 pub mod thread;
 pub mod time;
+pub mod tls;
 
 pub use lock::{Mutex, MutexGuard, RawLock};
 pub use os::{Os, os_page_size};

@@ -25,7 +25,9 @@
 //! its programs without a preload (so the programs themselves are checked) and
 //! says on stderr that the preload half was skipped. The checks that only
 //! kmem's preload can pass (foreign `free` refused with a report,
-//! `KMEM_SHOW_STATS`, `KMEM_SLABINFO`) run when the library exports
+//! `KMEM_SHOW_STATS`, `KMEM_SLABINFO`, and `KMEM_STATS`: `mt` and `fork`
+//! with the stats thread serving a reader that takes snapshots in a loop)
+//! run when the library exports
 //! `kmem_stats_print`. Setting `KMEM_PRELOAD` to jemalloc's or mimalloc's
 //! library runs the whole suite against them:
 //!

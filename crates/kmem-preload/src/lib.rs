@@ -36,7 +36,10 @@
 //!
 //! It prints nothing unless asked: `KMEM_SHOW_STATS=1` prints the stats
 //! and slabinfo to stderr at exit; `KMEM_SLABINFO=PATH` writes slabinfo to
-//! PATH at exit.
+//! PATH at exit; `KMEM_STATS=PATH` (or `1` for `/tmp/kmem-<pid>.sock`)
+//! serves the live slabinfo on a Unix socket for `kmem top` and
+//! `kmem slabinfo --pid` (see `stats_server.rs` for the format, `fork` and
+//! exit).
 //!
 //! Debugging: `KMEM_DEBUG=FZPU` (Linux's `slab_debug=` letters, optionally
 //! limited to caches: `KMEM_DEBUG=ZP,kmalloc-64`) turns on the slab debug
@@ -52,6 +55,8 @@
 
 pub use kmem_capi;
 use kmem_capi::c_entry;
+
+mod stats_server;
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
@@ -428,10 +433,11 @@ unsafe extern "C" fn atfork_parent() {
 unsafe extern "C" fn atfork_child() {
     // SAFETY: in the child, first thing after fork.
     unsafe { km::fork::child() };
+    stats_server::after_fork_child();
 }
 
-/// The constructor: reads the `KMEM_*` variables (no allocation) and
-/// registers the `fork` handlers.
+/// The constructor: reads the `KMEM_*` variables (no allocation),
+/// registers the `fork` handlers and starts the `KMEM_STATS` server.
 extern "C" fn kmem_preload_init() {
     use kmem_platform::process;
     // SAFETY: constructors run before the program's code, so nothing changes
@@ -462,11 +468,14 @@ extern "C" fn kmem_preload_init() {
         path[n] = 0;
     }
     process::at_fork(atfork_prepare, atfork_parent, atfork_child);
+    // SAFETY: in the constructor, as `init` requires.
+    unsafe { stats_server::init() };
 }
 
-/// The destructor: the reports `KMEM_LEAKS`, `KMEM_SHOW_STATS` and
-/// `KMEM_SLABINFO` ask for.
+/// The destructor: removes the `KMEM_STATS` socket, then the reports
+/// `KMEM_LEAKS`, `KMEM_SHOW_STATS` and `KMEM_SLABINFO` ask for.
 extern "C" fn kmem_preload_fini() {
+    stats_server::stop();
     if LEAKS.load(Ordering::Relaxed) {
         kmem_slab::debug::leak_report_stderr();
     }

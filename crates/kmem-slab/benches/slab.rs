@@ -1,7 +1,10 @@
 //! Slab benchmarks, against glibc malloc, mimalloc and a mutex-protected
 //! `Vec` free list, in one run:
 //!
-//! * `hot_pair/<size>`: one alloc + free that hits the thread's array cache;
+//! * `hot_pair/<size>`: one alloc + free that hits the thread's array cache,
+//!   every contender behind the same trait object (an indirect call each);
+//! * `hot_pair_static/<size>`: the same with static dispatch, as Rust code
+//!   calls them (kmem's fast path inlines; malloc/mimalloc are calls);
 //! * `batch_1000/<size>`: 1000 allocations, then 1000 frees;
 //! * `producer_consumer/64`: one thread allocates, another frees (batches of 64
 //!   pointers through a bounded channel); time per object.
@@ -115,6 +118,36 @@ fn contenders(size: usize) -> Vec<(&'static str, Box<dyn Alloc>)> {
     ]
 }
 
+/// One alloc + free through `a` with static dispatch: how Rust code calls
+/// each allocator (kmem's fast path inlined into the caller; glibc's and
+/// mimalloc's `malloc`/`free` are calls into their libraries either way).
+#[inline(always)]
+fn pair<A: Alloc>(a: &A) {
+    let p = black_box(a.alloc());
+    unsafe { a.free(p) };
+}
+
+fn hot_pair_static(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hot_pair_static");
+    for size in [64usize, 256] {
+        let slab = Slab(KmemCache::new("bench-static", size, 0).unwrap());
+        pair(&slab);
+        g.bench_with_input(BenchmarkId::new("kmem_slab", size), &slab, |b, a| {
+            b.iter(|| pair(a))
+        });
+        let glibc = Glibc(size);
+        g.bench_with_input(BenchmarkId::new("glibc_malloc", size), &glibc, |b, a| {
+            b.iter(|| pair(a))
+        });
+        let mi = Mi(Layout::from_size_align(size, 8).unwrap());
+        pair(&mi);
+        g.bench_with_input(BenchmarkId::new("mimalloc", size), &mi, |b, a| {
+            b.iter(|| pair(a))
+        });
+    }
+    g.finish();
+}
+
 fn hot_pair(c: &mut Criterion) {
     let mut g = c.benchmark_group("hot_pair");
     for size in [64usize, 256] {
@@ -188,5 +221,5 @@ fn producer_consumer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hot_pair, batch, producer_consumer);
+criterion_group!(benches, hot_pair, hot_pair_static, batch, producer_consumer);
 criterion_main!(benches);

@@ -5,7 +5,7 @@
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use kmem_page::{Gfp, MAX_PAGE_ORDER, PageKind};
 use kmem_platform::{CACHE_LINE, PAGE_SIZE, kmem_report};
@@ -55,6 +55,8 @@ impl Ctor {
 pub(crate) struct CacheInner {
     /// Index into every thread's array-cache table. Fixed while the cache lives.
     pub(crate) id: u32,
+    /// The front end's tag ([`CacheBuilder::tag`]); 0: none. Fixed.
+    pub(crate) tag: u32,
     /// Object size after rounding for alignment (Linux `size`): the stride of objects.
     pub(crate) size: u32,
     /// `ceil(2^32 / size)`: object index = `(offset * recip) >> 32` (Linux's reciprocal divide).
@@ -315,6 +317,7 @@ pub struct CacheBuilder<'n, F = fn(NonNull<u8>)> {
     pages: Option<&'static dyn SlabPages>,
     ctor: Option<F>,
     dtor: Option<unsafe fn(*mut u8)>,
+    tag: u32,
 }
 
 impl<'n> CacheBuilder<'n> {
@@ -328,6 +331,7 @@ impl<'n> CacheBuilder<'n> {
             pages: None,
             ctor: None,
             dtor: None,
+            tag: 0,
         }
     }
 }
@@ -375,7 +379,20 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
             pages: self.pages,
             ctor: Some(ctor),
             dtor: self.dtor,
+            tag: self.tag,
         }
+    }
+    /// A tag (non-zero) that a front end puts on its caches, so that
+    /// [`free_tagged`] can free an object into whichever of them owns it
+    /// from one page-descriptor lookup (kmalloc's `kfree`). 0: none.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::builder("tagged", 64).tag(7).create().unwrap();
+    /// assert_eq!(c.tag(), 7);
+    /// ```
+    pub fn tag(mut self, tag: u32) -> Self {
+        self.tag = tag;
+        self
     }
     /// Runs on every object when its slab is destroyed (the typed cache drops its `T`s).
     pub(crate) fn dtor(mut self, dtor: unsafe fn(*mut u8)) -> Self {
@@ -449,6 +466,7 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
             let free_limit = (1 + kmem_platform::cpu::nr_cpus()) * g.batchcount as usize + g.num;
             inner.write(CacheInner {
                 id: u32::MAX,
+                tag: self.tag,
                 size: g.size as u32,
                 recip: (1u64 << 32).div_ceil(g.size as u64),
                 num: g.num as u32,
@@ -545,23 +563,11 @@ impl CacheInner {
         let Some(b) = kmem_page::lookup_block(addr) else {
             return Err(self.bad_free(addr, None));
         };
-        if b.desc.owner() != self as *const CacheInner as usize || b.desc.kind() != PageKind::Slab {
+        let Some((st, s)) = self.resolve(addr, b.desc) else {
             return Err(self.bad_free(addr, Some(b)));
-        }
-        let s = b.desc.private() as *const Slab;
-        // SAFETY: the owner word names this cache, so `private` is one of our
-        // live slabs (set before the owner word, cleared before the slab is freed).
-        let s_mem = unsafe { (*s).s_mem };
-        let off = addr.wrapping_sub(s_mem);
-        if off >= self.slab_bytes {
-            return Err(self.bad_free(addr, Some(b)));
-        }
-        let idx = ((off as u64 * self.recip) >> 32) as usize;
-        if idx * self.size as usize != off {
-            return Err(self.bad_free(addr, Some(b)));
-        }
-        // SAFETY: `idx < num` (off < num * size).
-        let st = unsafe { &*Slab::state(s, idx) };
+        };
+        // SAFETY: `resolve` gives the state byte of an object of a live slab.
+        let st = unsafe { &*st };
         if st.load(Ordering::Relaxed) != OBJ_ALLOCATED {
             return Err(self.bad_free(addr, Some(b)));
         }
@@ -573,6 +579,58 @@ impl CacheInner {
             },
             s,
         ))
+    }
+
+    /// Resolves `addr` through `desc`, the head page descriptor of the block
+    /// it lies in, to the state byte of the object it starts and that
+    /// object's slab. `None` unless the block is a slab of this cache and
+    /// `addr` the first byte of one of its objects. Lock-free: the owner word
+    /// and the slab pointer are read from the descriptor.
+    #[inline]
+    pub(crate) fn resolve(
+        &self,
+        addr: usize,
+        desc: &kmem_page::PageDesc,
+    ) -> Option<(*const AtomicU8, *const Slab)> {
+        if desc.owner() != self as *const CacheInner as usize || desc.kind() != PageKind::Slab {
+            return None;
+        }
+        // SAFETY: the owner word names this cache, so `private` is one of our
+        // live slabs and `aux` its colour offset (both set before the owner
+        // word, cleared before the slab is freed).
+        unsafe { self.resolve_in(addr, desc.private() as *const Slab, desc.aux()) }
+    }
+
+    /// The second half of [`resolve`](Self::resolve): the state byte of the
+    /// object `addr` starts in slab `s`, whose objects start `colour_off`
+    /// bytes into its block, if it starts one. Reads nothing of the slab:
+    /// the block is `addr & slab_mask` (slabs are aligned to their size) and
+    /// the state bytes sit at a fixed offset in the management area.
+    ///
+    /// # Safety
+    ///
+    /// `s` is a live slab of this cache and `colour_off` its colour offset.
+    #[inline(always)]
+    pub(crate) unsafe fn resolve_in(
+        &self,
+        addr: usize,
+        s: *const Slab,
+        colour_off: u32,
+    ) -> Option<(*const AtomicU8, *const Slab)> {
+        let s_mem = (addr & self.slab_mask) + colour_off as usize;
+        let off = addr.wrapping_sub(s_mem);
+        let idx = ((off as u64).wrapping_mul(self.recip) >> 32) as usize;
+        if off >= self.slab_bytes || idx * self.size as usize != off {
+            return None;
+        }
+        // SAFETY: `idx < num` (off < num * size); the state bytes follow the
+        // header and `num` freelist indices (see `Slab::state`).
+        let st = unsafe {
+            s.cast::<u8>()
+                .add(crate::slab::SLAB_HDR + 2 * self.num as usize + idx)
+                .cast::<AtomicU8>()
+        };
+        Some((st, s))
     }
 
     /// Works out and reports why `addr` cannot be freed into this cache.
@@ -643,7 +701,8 @@ impl CacheInner {
             let r = cpu_cache::with_own_array(self, |ac| {
                 // SAFETY: the array is ours (thread lock held).
                 unsafe {
-                    if (*ac).avail == 0 {
+                    let refill = (*ac).avail == 0;
+                    if refill {
                         let mut n = self.node.lists.lock();
                         self.refill_locked(&mut n, ac);
                     }
@@ -654,6 +713,12 @@ impl CacheInner {
                     (*ac).touched = 1;
                     let e = *ArrayCache::entry(ac, (*ac).avail);
                     (*e.state).store(OBJ_ALLOCATED, Ordering::Relaxed);
+                    let st = &(*ac).stat;
+                    if refill {
+                        st.allocmiss.inc()
+                    } else {
+                        st.allochit.inc()
+                    }
                     Some(e.obj)
                 }
             });
@@ -661,6 +726,7 @@ impl CacheInner {
                 Some(Some(p)) => break p,
                 Some(None) => {
                     if let Err(e) = self.grow(gfp) {
+                        self.count_error();
                         if !gfp.nowarn() {
                             kmem_report!(
                                 "kmem_cache_alloc({}): out of memory (order {})",
@@ -703,10 +769,12 @@ impl CacheInner {
             unsafe {
                 if (*ac).avail >= (*ac).limit {
                     self.flusharray(ac, &mut destroy);
+                    (*ac).stat.freemiss.inc();
+                } else {
+                    (*ac).stat.freehit.inc();
                 }
                 *ArrayCache::entry(ac, (*ac).avail) = e;
                 (*ac).avail += 1;
-                (*ac).memo_base = addr & self.slab_mask;
                 (*ac).memo_s_mem = (*s).s_mem;
                 (*ac).memo_state = Slab::state(s, 0);
                 (*ac).memo_gen = slab_gen;
@@ -793,9 +861,26 @@ impl KmemCache {
     /// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
     /// unsafe { c.free(p).unwrap() };
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn alloc(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
+        let r = self.alloc_notrace(gfp);
+        crate::trace::trace_kmem_cache_alloc!(self.inner(), r, gfp);
+        r
+    }
+
+    /// [`alloc`](Self::alloc) without the `kmem_cache_alloc` trace event
+    /// (Linux `kmem_cache_alloc_notrace`): for layers that emit their own
+    /// event, as kmalloc does. The same as `alloc` without the `trace` feature.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("notrace", 32, 0).unwrap();
+    /// let p = c.alloc_notrace(kmem_page::Gfp::KERNEL).unwrap();
+    /// unsafe { c.free_notrace(p).unwrap() };
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn alloc_notrace(&self, gfp: Gfp) -> Result<NonNull<u8>, SlabError> {
         let c = self.inner();
         if let Some(p) = cpu_cache::fast_alloc(c, self.id) {
             if gfp.zero() {
@@ -853,11 +938,25 @@ impl KmemCache {
     ///
     /// If `p` is an allocated object of this cache, nothing may use it after
     /// this call.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub unsafe fn free(&self, p: NonNull<u8>) -> Result<(), SlabError> {
+        crate::trace::trace_kmem_cache_free!(self.inner(), p);
+        // SAFETY: passed on from our caller.
+        unsafe { self.free_notrace(p) }
+    }
+
+    /// [`free`](Self::free) without the `kmem_cache_free` trace event: for
+    /// layers that emit their own (kmalloc's `kfree`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`free`](Self::free).
+    #[inline]
+    #[track_caller]
+    pub unsafe fn free_notrace(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
-        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
+        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize, ptr::null(), 0) {
             return Ok(());
         }
         c.free_slow(p.as_ptr() as usize)
@@ -950,6 +1049,14 @@ impl KmemCache {
     /// The cache's name.
     pub fn name(&self) -> &str {
         self.inner().name()
+    }
+    /// The cache's tag ([`CacheBuilder::tag`]; 0: none).
+    ///
+    /// ```
+    /// assert_eq!(kmem_slab::KmemCache::new("untagged", 8, 0).unwrap().tag(), 0);
+    /// ```
+    pub fn tag(&self) -> u32 {
+        self.inner().tag
     }
     /// The object size asked for (`kmem_cache_size`).
     pub fn object_size(&self) -> usize {
@@ -1199,4 +1306,72 @@ impl fmt::Debug for KmemCache {
             .field("order", &c.order)
             .finish()
     }
+}
+
+/// The cache owning the slab whose head page descriptor is `desc`, if it is
+/// a cache tagged `tag`.
+#[inline(always)]
+fn tagged_owner(desc: &kmem_page::PageDesc, tag: u32) -> Option<&CacheInner> {
+    let owner = desc.owner();
+    if desc.kind() != PageKind::Slab || owner == 0 {
+        return None;
+    }
+    // SAFETY: the owner word of a slab block is its cache's live descriptor
+    // (set when the slab is made, cleared before the slab is freed; cache
+    // descriptors are freed only after their last slab).
+    let c = unsafe { &*(owner as *const CacheInner) };
+    (c.tag == tag && tag != 0).then_some(c)
+}
+
+/// Frees `p` into the cache that owns it, if that is a cache tagged `tag`
+/// ([`CacheBuilder::tag`]), given `desc`, the head page descriptor of the
+/// block `p` lies in ([`kmem_page::lookup_head`] or
+/// [`kmem_page::lookup_block`]): one descriptor lookup for the whole free —
+/// what kmalloc's `kfree` does. `None`: the block is not a slab of a cache
+/// with that tag (nothing happened); `Some(Err(_))`: the cache refused `p`
+/// (reported, as by [`KmemCache::free`]).
+///
+/// ```
+/// use kmem_slab::{KmemCache, free_tagged};
+/// let c = KmemCache::builder("tagged-free", 64).tag(9).create().unwrap();
+/// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+/// let b = kmem_page::lookup_block(p.as_ptr() as usize).unwrap();
+/// assert!(unsafe { free_tagged(p, b.desc, 8) }.is_none()); // another tag: untouched
+/// assert!(unsafe { free_tagged(p, b.desc, 9) }.unwrap().is_ok());
+/// ```
+///
+/// # Safety
+///
+/// As for [`KmemCache::free`]: if `p` is a live object, nothing may use it
+/// afterwards; the cache must not be destroyed concurrently.
+#[inline(always)]
+#[track_caller]
+pub unsafe fn free_tagged(
+    p: NonNull<u8>,
+    desc: &kmem_page::PageDesc,
+    tag: u32,
+) -> Option<Result<(), SlabError>> {
+    let c = tagged_owner(desc, tag)?;
+    let addr = p.as_ptr() as usize;
+    let s = desc.private() as *const Slab;
+    if cpu_cache::fast_free(c, c.id, addr, s, desc.aux()) {
+        return Some(Ok(()));
+    }
+    Some(c.free_slow(addr))
+}
+
+/// The object size of the cache owning the slab whose head page descriptor
+/// is `desc`, if that cache is tagged `tag` (kmalloc's `ksize`: the bucket size).
+///
+/// ```
+/// let c = kmem_slab::KmemCache::builder("tagged-size", 96).tag(3).create().unwrap();
+/// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+/// let b = kmem_page::lookup_block(p.as_ptr() as usize).unwrap();
+/// assert_eq!(kmem_slab::tagged_object_size(b.desc, 3), Some(96));
+/// assert_eq!(kmem_slab::tagged_object_size(b.desc, 4), None);
+/// # unsafe { c.free(p).unwrap() };
+/// ```
+#[inline]
+pub fn tagged_object_size(desc: &kmem_page::PageDesc, tag: u32) -> Option<usize> {
+    tagged_owner(desc, tag).map(|c| c.object_size as usize)
 }

@@ -59,16 +59,19 @@ pub(crate) struct ArrayCache {
     /// The cache this array belongs to. Fixed.
     pub(crate) cache: *const CacheInner,
     /// Memo of the last slab a free validated through the page descriptors:
-    /// its block address (0: none)…
-    pub(crate) memo_base: usize,
-    /// …its first object (`s_mem`)…
+    /// its first object (`s_mem`; 0: none — no object lies within
+    /// `slab_bytes` of address 0, so nothing matches)…
     pub(crate) memo_s_mem: usize,
     /// …its state bytes…
     pub(crate) memo_state: *const AtomicU8,
     /// …and the cache's `slab_gen` then. While the generation is unchanged no
     /// slab of the cache was destroyed, so the block is still that slab.
     pub(crate) memo_gen: usize,
-    _pad: usize,
+    /// SLAB's `cpustat` of this array: written only by the owning thread
+    /// (relaxed load + store), read by `stats` under the thread-list lock,
+    /// folded into the node when the array is freed (see `stats`). The two
+    /// hit counters come first, in the header's first 64 bytes with `avail`.
+    pub(crate) stat: crate::stats::CpuStat,
 }
 
 /// One cached object: its address and its state byte (so the fast path can
@@ -106,11 +109,10 @@ impl ArrayCache {
                 batchcount,
                 touched: 0,
                 cache,
-                memo_base: 0,
                 memo_s_mem: 0,
                 memo_state: ptr::null(),
                 memo_gen: 0,
-                _pad: 0,
+                stat: crate::stats::CpuStat::new(),
             })
         };
         a
@@ -315,14 +317,18 @@ pub(crate) fn alloc_array(c: &CacheInner) -> *mut ArrayCache {
     }
 }
 
-/// Frees an array cache's memory.
+/// Frees an array cache's memory, after folding its counters into its
+/// cache's node (so they outlive the array). Called with no node lock held.
 ///
 /// # Safety
 ///
-/// `ac` came from [`alloc_array`], is empty, and is referenced by nothing.
+/// `ac` came from [`alloc_array`], is empty, and is referenced by nothing;
+/// its cache is live; the thread-list lock is held if `ac` was ever in a
+/// thread's slot (readers of the counters rely on it).
 pub(crate) unsafe fn free_array(ac: *mut ArrayCache) {
     // SAFETY: per the contract.
     unsafe {
+        crate::stats::fold_array(ac);
         let pool = ac_pool((*ac).limit);
         pool.free(
             crate::backend::global_pages(),
@@ -423,7 +429,10 @@ pub(crate) fn for_each_thread_exclusive(mut f: impl FnMut(&ThreadCaches)) {
 /// TLS slot value of a thread whose caches were torn down (it is exiting).
 pub(crate) const DEAD: usize = 1;
 
-#[cfg(feature = "std")]
+#[cfg(all(
+    feature = "std",
+    not(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom)))
+))]
 std::thread_local! {
     /// The calling thread's `ThreadCaches`: null before first use, [`DEAD`]
     /// after the thread-exit destructor ran. A plain pointer, const-initialised,
@@ -434,7 +443,20 @@ std::thread_local! {
 /// The calling thread's `ThreadCaches` pointer as stored (may be null or DEAD).
 #[inline(always)]
 pub(crate) fn current_raw() -> *mut ThreadCaches {
-    #[cfg(feature = "std")]
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        target_os = "linux",
+        not(miri),
+        not(loom)
+    ))]
+    {
+        kmem_platform::tls::get().cast()
+    }
+    #[cfg(all(
+        feature = "std",
+        not(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom)))
+    ))]
     {
         TC.try_with(|c| c.get())
             .unwrap_or(ptr::without_provenance_mut(DEAD))
@@ -443,6 +465,15 @@ pub(crate) fn current_raw() -> *mut ThreadCaches {
     {
         ptr::without_provenance_mut(DEAD)
     }
+}
+
+/// Stores the calling thread's `ThreadCaches` pointer (or [`DEAD`]).
+#[cfg(feature = "std")]
+fn set_current(p: *mut ThreadCaches) {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom)))]
+    kmem_platform::tls::set(p.cast());
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom))))]
+    let _ = TC.try_with(|c| c.set(p));
 }
 
 #[cfg(feature = "std")]
@@ -489,7 +520,7 @@ pub(crate) fn current_or_create() -> Option<&'static ThreadCaches> {
             return None;
         }
         THREADS.lock().push(p);
-        TC.with(|c| c.set(p));
+        set_current(p);
         // SAFETY: initialised above; lives until thread exit.
         Some(unsafe { &*p })
     }
@@ -505,7 +536,7 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     if t.is_null() {
         return;
     }
-    let _ = TC.try_with(|c| c.set(ptr::without_provenance_mut(DEAD)));
+    set_current(ptr::without_provenance_mut(DEAD));
     let mut destroy = crate::node::DestroyList::new();
     {
         let mut list = THREADS.lock();
@@ -590,6 +621,7 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
                 (*ac).touched = 1;
                 (*e.state).store(crate::slab::OBJ_ALLOCATED, Ordering::Relaxed);
                 out = Some(e.obj);
+                (*ac).stat.allochit.inc();
             }
         }
     }
@@ -597,12 +629,21 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
     out
 }
 
-/// Fast path of `kmem_cache_free`: checks `addr` against the memo of the
-/// last slab this thread validated and pushes it onto the thread's array.
-/// `false`: the slow path must do it (memo miss, bad pointer, full array,
+/// Fast path of `kmem_cache_free`: finds the object's state byte — in
+/// `slab` when the caller found it through the page descriptor already
+/// (kfree; `slab` must then be a live slab of `c` and `colour_off` its
+/// colour offset); else from the memo of the last slab this thread freed into, or a
+/// descriptor lookup (both lock-free) — marks it free and pushes the object onto the thread's
+/// array. `false`: the slow path must do it (bad pointer, full array,
 /// frozen, no array).
 #[inline(always)]
-pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
+pub(crate) fn fast_free(
+    c: &CacheInner,
+    id: u32,
+    addr: usize,
+    slab: *const crate::slab::Slab,
+    colour_off: u32,
+) -> bool {
     debug_assert_eq!(id, c.id);
     let t = current_raw();
     if (t as usize) <= DEAD {
@@ -616,34 +657,77 @@ pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
     // SAFETY: a live cache's id is below MAX_CACHES.
     let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
     let mut done = false;
-    if !ac.is_null() {
-        // SAFETY: the array is ours (as in `fast_alloc`). The memo describes
-        // a slab of this cache that is still alive while `slab_gen` is
-        // unchanged (slabs bump it before they are destroyed), so its state
-        // bytes are live and `idx < num` once the range check passed.
-        unsafe {
-            let n = (*ac).avail;
-            if n < (*ac).limit
-                && addr & c.slab_mask == (*ac).memo_base
-                && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
-            {
-                let off = addr.wrapping_sub((*ac).memo_s_mem);
-                let idx = ((off as u64 * c.recip) >> 32) as usize;
-                if off < c.slab_bytes && idx * c.size as usize == off {
-                    let st = (*ac).memo_state.add(idx);
-                    if (*st).load(Ordering::Relaxed) == crate::slab::OBJ_ALLOCATED {
-                        (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
-                        *ArrayCache::entry(ac, n) = Entry {
-                            obj: addr as *mut u8,
-                            state: st,
-                        };
-                        (*ac).avail = n + 1;
-                        done = true;
+    // SAFETY: the array is ours (as in `fast_alloc`). The memo describes a
+    // slab of this cache that is still alive while `slab_gen` is unchanged
+    // (slabs bump it before they are destroyed), so its state bytes are live
+    // and `idx < num` once the range check passed; `memo_miss` gives null or
+    // the state byte of an object of a live slab.
+    unsafe {
+        if !ac.is_null() && (*ac).avail < (*ac).limit {
+            let st = match slab.is_null() {
+                // The caller resolved the block already: one more step.
+                false => c
+                    .resolve_in(addr, slab, colour_off)
+                    .map_or(ptr::null(), |(st, _)| st),
+                true => {
+                    let off = addr.wrapping_sub((*ac).memo_s_mem);
+                    let idx = ((off as u64).wrapping_mul(c.recip) >> 32) as usize;
+                    // Inside the memo slab's objects (which lie in its block)?
+                    if off < c.slab_bytes
+                        && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
+                        && idx * c.size as usize == off
+                    {
+                        (*ac).memo_state.add(idx)
+                    } else {
+                        memo_miss(c, ac, addr)
                     }
                 }
+            };
+            if !st.is_null() && (*st).load(Ordering::Relaxed) == crate::slab::OBJ_ALLOCATED {
+                (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
+                let n = (*ac).avail;
+                *ArrayCache::entry(ac, n) = Entry {
+                    obj: addr as *mut u8,
+                    state: st,
+                };
+                (*ac).avail = n + 1;
+                done = true;
+                (*ac).stat.freehit.inc();
             }
         }
     }
     t.flags.leave();
     done
+}
+
+/// The part of [`fast_free`] for an object outside the memo's slab: resolves
+/// `addr` through its page descriptor (lock-free) and, if it is an object of
+/// `c`, makes its slab the memo. Null if it is not (the slow path reports).
+///
+/// # Safety
+///
+/// `ac` is the calling thread's array for `c`, and the thread is inside
+/// `enter`/`leave`.
+#[inline(never)]
+unsafe fn memo_miss(c: &CacheInner, ac: *mut ArrayCache, addr: usize) -> *const AtomicU8 {
+    // Read before the descriptor: a slab destroyed after this bumps it, and
+    // the memo stops matching.
+    let slab_gen = c.slab_gen.load(Ordering::Acquire);
+    let desc = match kmem_page::lookup_head(addr) {
+        Some(d) => d,
+        None => match kmem_page::lookup_block(addr) {
+            Some(b) => b.desc,
+            None => return ptr::null(),
+        },
+    };
+    let Some((st, s)) = c.resolve(addr, desc) else {
+        return ptr::null();
+    };
+    // SAFETY: the array is ours (per the contract); `s` is a live slab of `c`.
+    unsafe {
+        (*ac).memo_s_mem = (*s).s_mem;
+        (*ac).memo_state = crate::slab::Slab::state(s, 0);
+        (*ac).memo_gen = slab_gen;
+    }
+    st
 }

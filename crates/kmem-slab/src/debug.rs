@@ -1089,6 +1089,7 @@ pub(crate) fn alloc(
             }
             None => {
                 if let Err(e) = c.grow(gfp) {
+                    c.count_error();
                     if !gfp.nowarn() {
                         kmem_report!(
                             "kmem_cache_alloc({}): out of memory (order {})",
@@ -1150,6 +1151,7 @@ pub(crate) fn free(
             if o.l.has(P) {
                 o.poison();
             }
+            n.stats.folded[3] += 1; // a free miss: no array
             // SAFETY: `e` is an allocated object of `c`, marked free by the
             // check, held by no one now; the node lock is held.
             unsafe { c.free_block(&mut n, &[e], &mut destroy) };

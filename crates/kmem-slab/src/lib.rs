@@ -101,7 +101,9 @@ mod node;
 mod pool;
 mod reap;
 mod slab;
+mod stats;
 mod sync;
+mod trace;
 mod typed;
 
 #[cfg(loom)]
@@ -111,7 +113,7 @@ pub mod loom_model;
 pub use backend::SlabPages;
 pub use cache::{
     CacheBuilder, CacheGeometry, KmemCache, MAX_OBJECT_SIZE, NAME_MAX, SLAB_MAX_ORDER,
-    SLAB_OBJ_MAX_NUM, destroy_raw,
+    SLAB_OBJ_MAX_NUM, destroy_raw, free_tagged, tagged_object_size,
 };
 pub use cpu_cache::MAX_CACHES;
 pub use error::SlabError;
@@ -121,9 +123,14 @@ pub use info::{
     SLABINFO_HEADER_1, SLABINFO_HEADER_2, SlabInfo, slabinfo_write_fd, write_slabinfo,
     write_slabinfo_row,
 };
+pub use kmem_platform::stats::PoolStats;
 pub use reap::{REAPTIMEOUT_AC_NS, REAPTIMEOUT_NODE_NS, ReapStats, reap};
 #[cfg(feature = "std")]
 pub use reap::{reaper_passes, reaper_running, start_reaper, stop_reaper};
+pub use stats::{
+    CacheStats, SLABINFO_STATS_HEADER_2, slabinfo_stats_write_fd, write_slabinfo_stats,
+    write_slabinfo_stats_columns,
+};
 pub use typed::{Obj, ObjectCache};
 
 /// Slab creation flags (`slab_flags_t`), with Linux's bit values.

@@ -45,6 +45,8 @@ pub(crate) struct NodeLists {
     pub(crate) free_touched: bool,
     /// The shared array (`shared * batchcount` entries), or null if `shared == 0`.
     pub(crate) shared: *mut ArrayCache,
+    /// The node's statistics (folded `cpustat`, `globalstat`).
+    pub(crate) stats: crate::stats::NodeStats,
 }
 
 /// A node: its lists under one lock.
@@ -68,6 +70,7 @@ impl Node {
                 colour_next: 0,
                 free_touched: false,
                 shared,
+                stats: crate::stats::NodeStats::default(),
             }),
         }
     }
@@ -226,6 +229,8 @@ impl CacheInner {
                 n.free_objects -= take as usize;
                 n.fixup(s);
             }
+            n.stats.listallocs += moved as u64;
+            n.note_active(self.num);
             moved
         }
     }
@@ -274,6 +279,7 @@ impl CacheInner {
             unsafe { n.fixup(last_slab) };
         }
         n.free_objects += objs.len();
+        n.stats.max_freeable = n.stats.max_freeable.max(n.free_objects);
         while n.free_objects > n.free_limit && !n.free.head.is_null() {
             let s = n.free.pop().expect("non-empty free list");
             n.free_objects -= self.num as usize;
@@ -412,6 +418,9 @@ impl CacheInner {
         let desc = kmem_page::lookup_block(base)
             .expect("a slab block is kmem memory")
             .desc;
+        // The colour offset first: `resolve` reads it once the owner word
+        // (stored last, with release) names this cache.
+        desc.set_aux((s_mem - base) as u32);
         desc.set_private(s as usize);
         desc.set_owner(self as *const CacheInner as usize);
         let mut n = self.node.lists.lock();
@@ -419,6 +428,7 @@ impl CacheInner {
         unsafe { n.free.push(s, ListId::Free) };
         n.total_slabs += 1;
         n.free_objects += self.num as usize;
+        n.stats.grown += 1;
         Ok(())
     }
 
@@ -465,7 +475,10 @@ impl CacheInner {
                     }
                 }
             }
-            self.grow(gfp)?;
+            if let Err(e) = self.grow(gfp) {
+                self.count_error();
+                return Err(e);
+            }
         }
     }
 
@@ -485,6 +498,9 @@ impl CacheInner {
             let idx = Slab::get_obj(s);
             n.free_objects -= 1;
             n.fixup(s);
+            n.stats.folded[1] += 1; // an allocation miss: no array
+            n.stats.listallocs += 1;
+            n.note_active(self.num);
             Some((s, idx))
         }
     }
@@ -494,6 +510,7 @@ impl CacheInner {
         let mut destroy = DestroyList::new();
         {
             let mut n = self.node.lists.lock();
+            n.stats.folded[3] += 1; // a free miss: no array
             // SAFETY: `e` was checked (an allocated object of this cache, now marked free).
             unsafe { self.free_block(&mut n, &[e], &mut destroy) };
         }

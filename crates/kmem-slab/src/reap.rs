@@ -78,7 +78,7 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                     let num = c.num as usize;
                     // Linux: (free_limit + 5 * num - 1) / (5 * num).
                     let max = n.free_limit.div_ceil(5 * num);
-                    c.drain_freelist(&mut n, max, &mut destroy);
+                    n.stats.reaped += c.drain_freelist(&mut n, max, &mut destroy) as u64;
                 }
             }
         }

@@ -57,6 +57,8 @@ proptest! {
         // The model: live objects by address, with the tag written into them.
         let mut live: BTreeMap<usize, u64> = BTreeMap::new();
         let mut tag = 0u64;
+        // The statistics' model: calls that succeeded.
+        let (mut allocs, mut frees) = (0u64, 0u64);
         for op in ops {
             match op {
                 Op::Alloc => {
@@ -78,6 +80,7 @@ proptest! {
                         }
                     }
                     live.insert(p, tag);
+                    allocs += 1;
                 }
                 Op::Free(i) | Op::FreeFromOtherThread(i) if !live.is_empty() => {
                     let (&p, &t) = live.iter().nth(i % live.len()).unwrap();
@@ -88,6 +91,7 @@ proptest! {
                         }
                     }
                     live.remove(&p);
+                    frees += 1;
                     let q = NonNull::new(p as *mut u8).unwrap();
                     if matches!(op, Op::FreeFromOtherThread(_)) {
                         let qa = q.as_ptr() as usize;
@@ -117,6 +121,14 @@ proptest! {
             prop_assert!(i.active_slabs <= i.num_slabs);
             prop_assert_eq!((i.objsize, i.objperslab, i.pagesperslab), (g.size, g.num, 1 << g.order));
             c.check().map_err(TestCaseError::fail)?;
+            // Every thread that touched the cache has exited or is this one:
+            // the summed cpustat is exact.
+            let st = c.stats();
+            prop_assert_eq!((st.allocs(), st.frees()), (allocs, frees));
+            let ps = c.pool_stats();
+            prop_assert_eq!(ps.current_allocated, live.len() * size);
+            prop_assert!(ps.peak_allocated >= ps.current_allocated);
+            prop_assert!(st.high_mark >= i.active_objs, "high mark below active objects");
         }
         for &p in live.keys() {
             unsafe { c.free(NonNull::new(p as *mut u8).unwrap()) }.unwrap();

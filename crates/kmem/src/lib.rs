@@ -73,6 +73,17 @@
 //!   the **low-water mark** is the lowest the level has been.
 //! * **backend** — where a mempool's elements normally come from: pages of an
 //!   order, a slab cache, a kmalloc size, or user functions (`mempool_alloc_t`).
+//! * **pool statistics** — the seed's `struct mp_pool_stats` ([`PoolStats`]:
+//!   total, current and peak bytes, allocation, free and failure counts),
+//!   which every pool reports through `pool_stats()`.
+//! * **cpustat** — SLAB's per-cpu hit/miss counts of a cache (`allochit`,
+//!   `allocmiss`, `freehit`, `freemiss`; [`slab::CacheStats`]): whether the
+//!   thread's array cache served the call or the node had to. kmem keeps
+//!   them per thread and sums them on read; `globalstat` is the node's side.
+//! * **tracepoint** — a named event with fields, as the kernel's
+//!   `kmem:kmalloc`, `kmem:kfree`, `kmem:kmem_cache_alloc`,
+//!   `kmem:kmem_cache_free`, `kmem:mm_page_alloc`, `kmem:mm_page_free`;
+//!   kmem raises them through the `tracing` crate with the feature `trace`.
 //!
 //! ```
 //! use kmem::{Gfp, page};
@@ -93,6 +104,7 @@ pub use kmem_mempool as mempool;
 
 pub use kmem_mempool::{Mempool, MempoolError};
 pub use kmem_page::{Gfp, PageAllocator, PageError, Pages};
+pub use kmem_platform::stats::PoolStats;
 
 /// The slab layer: `kmem_cache` with per-thread array caches.
 pub use kmem_slab as slab;

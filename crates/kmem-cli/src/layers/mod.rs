@@ -12,6 +12,7 @@ pub mod kmalloc;
 pub mod mempool;
 pub mod pages;
 pub mod slab;
+pub mod stats;
 
 /// The default report: every layer's workload and view, bottom up.
 pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
@@ -36,6 +37,11 @@ pub fn report_all(out: &mut dyn Write) -> io::Result<()> {
     mempool::report(out)?;
     section(out, "region pool: nginx's design (mp_pool, Arena)")?;
     arena::report(out)?;
+    section(
+        out,
+        "statistics: every pool's mp_pool_stats, SLAB's cpustat",
+    )?;
+    stats::report(out)?;
     Ok(())
 }
 

@@ -217,6 +217,7 @@ pub fn run(what: &str, mut cmd: Command, lib: Option<&Path>, stdin: Option<&Path
     for var in [
         "KMEM_SHOW_STATS",
         "KMEM_SLABINFO",
+        "KMEM_STATS",
         "KMEM_DEBUG",
         "KMEM_LEAKS",
     ] {

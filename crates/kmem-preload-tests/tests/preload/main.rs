@@ -5,5 +5,6 @@ mod debug;
 mod edge;
 mod harness;
 mod programs;
+mod stats;
 mod stress;
 mod workloads;
