@@ -49,6 +49,12 @@
 //!   offset (`colour_off * colour_next`) so slabs do not share cache sets.
 //! * **constructor** — runs once per object when its slab is created; objects
 //!   go back to the cache in constructed state.
+//! * **slab_debug** — Linux's per-cache debug checks, letters F (consistency
+//!   checks), Z (red zones: `0xbb` free / `0xcc` allocated guard bytes around
+//!   each object), P (poison: free objects hold `0x6b`, last byte `0xa5`), U
+//!   (user tracking: allocating and freeing call site, thread, time); set by
+//!   `SLAB_*` flags or `KMEM_DEBUG=FZPU[,cache...]`; reports `BUG <cache>: ...`
+//!   and leak reports grouped by site ([`slab::debug`]).
 //! * **reaping** — giving idle objects and free slabs back (`cache_reap`,
 //!   every 2 s / 4 s).
 //! * **size class** — one of kmalloc's object sizes (8, 16, 32, 64, 96, 128,
