@@ -79,6 +79,12 @@ impl FixedPool {
         }
     }
 
+    /// Bytes per chunk (the size asked for, rounded up to 16).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) const fn chunk_size(&self) -> usize {
+        self.chunk
+    }
+
     fn block_size(&self) -> usize {
         PAGE_SIZE << self.order
     }

@@ -60,9 +60,11 @@ pub(crate) struct Slab {
 /// Bytes of the header, rounded so the freelist that follows is aligned.
 pub(crate) const SLAB_HDR: usize = (core::mem::size_of::<Slab>() + 15) & !15;
 
-/// Bytes of a management area for `num` objects.
+/// Bytes of a management area for `num` objects: whole cache lines, so
+/// that the state bytes of slabs that different threads are working on
+/// never share a line (they are written on every allocation and free).
 pub(crate) const fn mgmt_size(num: usize) -> usize {
-    (SLAB_HDR + 3 * num + 15) & !15
+    (SLAB_HDR + 3 * num).next_multiple_of(kmem_platform::CACHE_LINE)
 }
 
 impl Slab {
