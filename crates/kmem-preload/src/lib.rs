@@ -108,6 +108,7 @@ unsafe extern "C" fn malloc_from(size: usize, ret: usize) -> *mut c_void {
 /// # Safety
 ///
 /// As for `malloc`.
+#[inline(always)]
 unsafe fn malloc_imp(size: usize) -> *mut c_void {
     ret(km::kmalloc(size.max(1), GFP))
 }
@@ -134,6 +135,7 @@ unsafe extern "C" fn free_from(p: *mut c_void, ret: usize) {
 /// # Safety
 ///
 /// As for `free`.
+#[inline(always)]
 unsafe fn free_imp(p: *mut c_void) {
     // SAFETY: C's contract; kfree checks the pointer.
     let _ = unsafe { km::kfree(p.cast()) };
