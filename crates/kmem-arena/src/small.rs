@@ -114,7 +114,7 @@ impl<P: PageBackend> Pool<P> {
     #[inline(always)]
     pub(crate) fn alloc_fixed(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         debug_assert_eq!(self.max, MP_MAX_ALLOC_FROM_POOL);
-        debug_assert!(size > 0 && size % align == 0);
+        debug_assert!(size > 0 && size.is_multiple_of(align));
         if size <= MP_MAX_ALLOC_FROM_POOL && align <= PAGE_SIZE && size >= 1 << class(align) {
             let c = self.cur.get();
             // `size >= 1 << class(align)`: past `tend` means "not first fit or
@@ -175,10 +175,10 @@ impl<P: PageBackend> Pool<P> {
     #[cold]
     #[inline(never)]
     pub(crate) fn alloc_pad(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        if align <= PAGE_SIZE {
-            if let Some(p) = self.bump(size, align) {
-                return Some(p);
-            }
+        if align <= PAGE_SIZE
+            && let Some(p) = self.bump(size, align)
+        {
+            return Some(p);
         }
         self.alloc_slow(size, align)
     }
@@ -247,10 +247,10 @@ impl<P: PageBackend> Pool<P> {
     /// the blocks if small, its own pages if large. Counts the result.
     #[inline(always)]
     pub(crate) fn alloc_layout_inner(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        if align <= PAGE_SIZE {
-            if let Some(p) = self.bump(size, align) {
-                return Some(p);
-            }
+        if align <= PAGE_SIZE
+            && let Some(p) = self.bump(size, align)
+        {
+            return Some(p);
         }
         self.alloc_slow(size, align)
     }

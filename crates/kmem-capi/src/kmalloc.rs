@@ -273,10 +273,10 @@ pub fn stats_print(fd: c_int) -> Result<(), c_int> {
     }
     impl Fd {
         fn flush(&mut self) {
-            if self.err == 0 {
-                if let Err(e) = kmem_platform::diag::write_fd(self.fd, self.buf.as_bytes()) {
-                    self.err = e;
-                }
+            if self.err == 0
+                && let Err(e) = kmem_platform::diag::write_fd(self.fd, self.buf.as_bytes())
+            {
+                self.err = e;
             }
             self.buf.clear();
         }

@@ -354,7 +354,7 @@ impl Summary {
             return self.scan(lvl, 0, j, p);
         }
         let mut g = j / FANOUT;
-        if j % FANOUT != 0 {
+        if !j.is_multiple_of(FANOUT) {
             if let Some(i) = self.scan(lvl, g, j % FANOUT, p) {
                 return Some(i);
             }

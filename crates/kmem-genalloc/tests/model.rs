@@ -170,7 +170,7 @@ impl Model {
             .find(|c| addr >= c.addr && addr < c.addr + c.size)
             .ok_or(GenPoolError::NotInPool { addr })?;
         let off = addr - c.addr;
-        if off % (1 << order) != 0 {
+        if !off.is_multiple_of(1 << order) {
             return Err(GenPoolError::Unaligned {
                 addr,
                 granule: 1 << order,

@@ -56,7 +56,7 @@ fn hammer(search: Search, algo: Algo<'static>) {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    if held.len() < 24 && x % 3 != 0 {
+                    if held.len() < 24 && !x.is_multiple_of(3) {
                         let size = ((x >> 8) % 9 + 1) as usize * 4096 - (x >> 20) as usize % 4096;
                         if let Ok(a) = p.alloc_algo(size, algo) {
                             let first = index(a.addr);

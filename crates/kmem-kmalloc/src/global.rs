@@ -74,13 +74,13 @@ unsafe impl GlobalAlloc for Kmalloc {
         // only within its class), so the free goes straight to the class's
         // cache: its per-thread memo of the last slab usually validates the
         // pointer without a descriptor lookup.
-        if let Some(c) = class_of(layout.size(), layout.align()) {
-            if let Some(cs) = caches_if_ready() {
-                // SAFETY: `p` came from this allocator with `layout`, hence
-                // from class `c`'s cache (GlobalAlloc's contract).
-                let _ = unsafe { cs[c].free(ptr::NonNull::new_unchecked(p)) };
-                return;
-            }
+        if let Some(c) = class_of(layout.size(), layout.align())
+            && let Some(cs) = caches_if_ready()
+        {
+            // SAFETY: `p` came from this allocator with `layout`, hence
+            // from class `c`'s cache (GlobalAlloc's contract).
+            let _ = unsafe { cs[c].free(ptr::NonNull::new_unchecked(p)) };
+            return;
         }
         // SAFETY: `p` came from this allocator (GlobalAlloc's contract).
         let _ = unsafe { kfree(p) };

@@ -338,7 +338,7 @@ impl<S: PageSource> PageAllocator<S> {
                 PageError::NotAllocated { addr }
             });
         }
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(match region.head_of(region.index_of(addr)) {
                 Some(h) => PageError::NotHead {
                     addr,

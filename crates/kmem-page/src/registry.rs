@@ -99,10 +99,10 @@ fn chain_find(mut l: *mut Link, addr: usize) -> Option<&'static Region> {
         // SAFETY: links are never freed; their fields are atomics.
         let link = unsafe { &*l };
         // SAFETY: as for a plain slot.
-        if let Some(r) = unsafe { link.region.load(Ordering::Acquire).as_ref() } {
-            if r.contains(addr) {
-                return Some(r);
-            }
+        if let Some(r) = unsafe { link.region.load(Ordering::Acquire).as_ref() }
+            && r.contains(addr)
+        {
+            return Some(r);
         }
         l = link.next.load(Ordering::Acquire);
     }

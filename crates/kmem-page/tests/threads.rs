@@ -42,14 +42,14 @@ fn stress_many_threads() {
                             .write(tag);
                     }
                     mine.push((p.as_ptr() as usize, order, tag));
-                    if x % 3 == 0 {
+                    if x.is_multiple_of(3) {
                         exchange
                             .lock()
                             .unwrap()
                             .push(mine.swap_remove((x as usize / 3) % mine.len()));
                     }
-                    if mine.len() > 16 || x % 4 == 0 {
-                        let (a, o, tag) = if x % 2 == 0 {
+                    if mine.len() > 16 || x.is_multiple_of(4) {
+                        let (a, o, tag) = if x.is_multiple_of(2) {
                             match exchange.lock().unwrap().pop() {
                                 Some(e) => e,
                                 None => continue,

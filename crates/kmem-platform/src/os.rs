@@ -115,7 +115,7 @@ mod imp {
 // memory that nothing else maps; alignment is made by trimming.
 unsafe impl PageSource for Os {
     fn map(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
-        debug_assert!(size % PAGE_SIZE == 0 && align.is_power_of_two());
+        debug_assert!(size.is_multiple_of(PAGE_SIZE) && align.is_power_of_two());
         imp::map(size, align.max(PAGE_SIZE))
     }
 

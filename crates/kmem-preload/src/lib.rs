@@ -278,7 +278,7 @@ unsafe extern "C" fn posix_memalign_from(
 ///
 /// As for `posix_memalign`.
 unsafe fn posix_memalign_imp(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<usize>()) {
         return libc::EINVAL;
     }
     match km::kmalloc_aligned(size.max(1), align, GFP) {

@@ -182,7 +182,7 @@ mod thread {
                         kmem_platform::time::futex_wait(&STOP, 0, Some(deadline - now));
                     }
                     tick += 1;
-                    cache_reap(tick % 2 == 0);
+                    cache_reap(tick.is_multiple_of(2));
                     PASSES.fetch_add(1, Ordering::Relaxed);
                 }
             });

@@ -92,7 +92,7 @@ impl Heap for Buddy {
     }
 
     fn free(&mut self, block: Block) {
-        debug_assert!(block.len.is_power_of_two() && block.offset % block.len == 0);
+        debug_assert!(block.len.is_power_of_two() && block.offset.is_multiple_of(block.len));
         self.free_bytes += block.len;
         let mut offset = block.offset;
         let mut k = (block.len / GRANULE).trailing_zeros() as usize;

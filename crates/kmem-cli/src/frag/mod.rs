@@ -138,7 +138,7 @@ pub fn fmt_bytes(b: u64) -> String {
 }
 
 fn check_heap(heap: u64) -> Result<u64, String> {
-    if heap < 4096 || heap % 4096 != 0 || heap > MAX_HEAP {
+    if heap < 4096 || !heap.is_multiple_of(4096) || heap > MAX_HEAP {
         return Err(format!(
             "heap of {heap} bytes: it must be a multiple of 4096 between 4 KiB and 1 GiB"
         ));

@@ -202,13 +202,13 @@ pub fn fetch(target: &Target) -> Result<(Snapshot, String), String> {
     let (text, want) = read_text(target)?;
     let snap = parse_snapshot(&text)
         .map_err(|e| format!("{}: cannot read its slabinfo: {e}", target.label()))?;
-    if let (Some(want), Some(got)) = (want, snap.pid) {
-        if want != got {
-            return Err(format!(
-                "the socket of pid {want} is served by pid {got} (which claimed that KMEM_STATS path first); \
+    if let (Some(want), Some(got)) = (want, snap.pid)
+        && want != got
+    {
+        return Err(format!(
+            "the socket of pid {want} is served by pid {got} (which claimed that KMEM_STATS path first); \
                  start {want} with KMEM_STATS=1 for a socket of its own"
-            ));
-        }
+        ));
     }
     Ok((snap, text))
 }
