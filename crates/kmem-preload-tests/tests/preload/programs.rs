@@ -19,16 +19,21 @@ fn python() -> PathBuf {
 }
 
 fn python_script(pythonmalloc: &str) {
+    python_script_env(pythonmalloc, &[]);
+}
+
+fn python_script_env(pythonmalloc: &str, env: &[(&str, &str)]) {
     let py = python();
     let script = crate_dir().join("programs/alloc_heavy.py");
-    let what = format!("python3 alloc_heavy.py (PYTHONMALLOC={pythonmalloc})");
+    let what = format!("python3 alloc_heavy.py (PYTHONMALLOC={pythonmalloc} {env:?})");
     let (base, _) = compare(
         &what,
         || {
             let mut c = Command::new(&py);
             c.arg(&script)
                 .env("PYTHONHASHSEED", "0")
-                .env("PYTHONMALLOC", pythonmalloc);
+                .env("PYTHONMALLOC", pythonmalloc)
+                .envs(env.iter().copied());
             c
         },
         None,
@@ -47,6 +52,14 @@ fn python_script(pythonmalloc: &str) {
 #[test]
 fn python_with_pythonmalloc_malloc() {
     python_script("malloc");
+}
+
+/// The same with every slab debug check on for every kmalloc cache (poison,
+/// red zones, consistency checks, call sites): a clean program must run
+/// exactly as before and kmem must report nothing (stderr is compared too).
+#[test]
+fn python_with_every_debug_check_reports_nothing() {
+    python_script_env("malloc", &[("KMEM_DEBUG", "FZPU")]);
 }
 
 /// Python's default allocator: pymalloc's arenas for small objects, malloc for
