@@ -104,6 +104,10 @@ pub fn size_class_aligned(size: usize, align: usize) -> Option<usize> {
         return None;
     }
     let mut c = size_class(size);
+    if align <= KMALLOC_ALIGN[0] {
+        // Every class is aligned to at least 8 (the common case: no search).
+        return Some(c);
+    }
     while KMALLOC_ALIGN[c] < align {
         c += 1;
     }

@@ -6,7 +6,7 @@ use core::ptr;
 use kmem_page::Gfp;
 
 use crate::caches::caches_if_ready;
-use crate::class::{KMALLOC_MAX_CACHE_SIZE, size_class, size_class_aligned};
+use crate::class::size_class_aligned;
 use crate::{kfree, kmalloc_aligned, ksize};
 
 /// kmalloc as a [`GlobalAlloc`]:
@@ -41,17 +41,6 @@ impl Kmalloc {
 
 const GFP: Gfp = Gfp(Gfp::KERNEL.0 | Gfp::NOWARN.0);
 
-/// The class `kmalloc_aligned(size.max(1), align)` serves, `None` for page
-/// blocks. The common case (alignment of at most 8) without the search.
-#[inline(always)]
-fn class_of(size: usize, align: usize) -> Option<usize> {
-    if size <= KMALLOC_MAX_CACHE_SIZE && align <= 8 {
-        Some(size_class(size.max(1)))
-    } else {
-        size_class_aligned(size.max(1), align)
-    }
-}
-
 // SAFETY: every pointer returned is a fresh kmalloc allocation of at least
 // `layout.size()` bytes aligned to `layout.align()` (see `kmalloc_aligned`),
 // or null; `dealloc` and `realloc` take only such pointers.
@@ -74,7 +63,7 @@ unsafe impl GlobalAlloc for Kmalloc {
         // only within its class), so the free goes straight to the class's
         // cache: its per-thread memo of the last slab usually validates the
         // pointer without a descriptor lookup.
-        if let Some(c) = class_of(layout.size(), layout.align())
+        if let Some(c) = size_class_aligned(layout.size(), layout.align())
             && let Some(cs) = caches_if_ready()
         {
             // SAFETY: `p` came from this allocator with `layout`, hence
@@ -88,8 +77,8 @@ unsafe impl GlobalAlloc for Kmalloc {
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
-        let new_class = class_of(new_size, align);
-        match class_of(layout.size(), align) {
+        let new_class = size_class_aligned(new_size, align);
+        match size_class_aligned(layout.size(), align) {
             // In place while the class stays the same (so that `dealloc`,
             // which goes by the layout, finds the right cache).
             Some(c) if new_class == Some(c) => return p,

@@ -623,13 +623,9 @@ impl CacheInner {
         if off >= self.slab_bytes || idx * self.size as usize != off {
             return None;
         }
-        // SAFETY: `idx < num` (off < num * size); the state bytes follow the
-        // header and `num` freelist indices (see `Slab::state`).
-        let st = unsafe {
-            s.cast::<u8>()
-                .add(crate::slab::SLAB_HDR + 2 * self.num as usize + idx)
-                .cast::<AtomicU8>()
-        };
+        // SAFETY: `s` is a live slab of this cache (`num` objects), and
+        // `idx < num` (off < num * size).
+        let st = unsafe { Slab::state_in(s, self.num as usize, idx) };
         Some((st, s))
     }
 

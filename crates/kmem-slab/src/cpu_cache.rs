@@ -436,37 +436,61 @@ pub(crate) fn for_each_thread_exclusive(mut f: impl FnMut(&ThreadCaches)) {
 /// TLS slot value of a thread whose caches were torn down (it is exiting).
 pub(crate) const DEAD: usize = 1;
 
+/// Where the calling thread's `ThreadCaches` pointer is kept: the platform's
+/// one-instruction slot (`kmem_platform::tls`, x86-64 Linux), else a
+/// `thread_local!`. Null before first use, [`DEAD`] after the thread-exit
+/// destructor ran.
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(loom)
+))]
+mod slot {
+    use super::ThreadCaches;
+
+    #[inline(always)]
+    pub(super) fn get() -> *mut ThreadCaches {
+        kmem_platform::tls::get().cast()
+    }
+
+    pub(super) fn set(p: *mut ThreadCaches) {
+        kmem_platform::tls::set(p.cast());
+    }
+}
+
+/// See the other `slot`: the `thread_local!` form (a plain pointer,
+/// const-initialised, no destructor, so a first access never allocates).
 #[cfg(all(
     feature = "std",
     not(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom)))
 ))]
-std::thread_local! {
-    /// The calling thread's `ThreadCaches`: null before first use, [`DEAD`]
-    /// after the thread-exit destructor ran. A plain pointer, const-initialised,
-    /// no destructor.
-    static TC: core::cell::Cell<*mut ThreadCaches> = const { core::cell::Cell::new(ptr::null_mut()) };
+mod slot {
+    use super::{DEAD, ThreadCaches};
+    use core::ptr;
+
+    std::thread_local! {
+        static TC: core::cell::Cell<*mut ThreadCaches> = const { core::cell::Cell::new(ptr::null_mut()) };
+    }
+
+    #[inline(always)]
+    pub(super) fn get() -> *mut ThreadCaches {
+        TC.try_with(|c| c.get())
+            .unwrap_or(ptr::without_provenance_mut(DEAD))
+    }
+
+    pub(super) fn set(p: *mut ThreadCaches) {
+        let _ = TC.try_with(|c| c.set(p));
+    }
 }
 
 /// The calling thread's `ThreadCaches` pointer as stored (may be null or DEAD).
 #[inline(always)]
 pub(crate) fn current_raw() -> *mut ThreadCaches {
-    #[cfg(all(
-        feature = "std",
-        target_arch = "x86_64",
-        target_os = "linux",
-        not(miri),
-        not(loom)
-    ))]
+    #[cfg(feature = "std")]
     {
-        kmem_platform::tls::get().cast()
-    }
-    #[cfg(all(
-        feature = "std",
-        not(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom)))
-    ))]
-    {
-        TC.try_with(|c| c.get())
-            .unwrap_or(ptr::without_provenance_mut(DEAD))
+        slot::get()
     }
     #[cfg(not(feature = "std"))]
     {
@@ -477,10 +501,7 @@ pub(crate) fn current_raw() -> *mut ThreadCaches {
 /// Stores the calling thread's `ThreadCaches` pointer (or [`DEAD`]).
 #[cfg(feature = "std")]
 fn set_current(p: *mut ThreadCaches) {
-    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom)))]
-    kmem_platform::tls::set(p.cast());
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(miri), not(loom))))]
-    let _ = TC.try_with(|c| c.set(p));
+    slot::set(p);
 }
 
 #[cfg(feature = "std")]

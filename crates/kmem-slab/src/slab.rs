@@ -119,9 +119,22 @@ impl Slab {
     /// `this` is a live slab and `idx < num`.
     #[inline]
     pub(crate) unsafe fn state(this: *const Slab, idx: usize) -> *const AtomicU8 {
-        // SAFETY: state bytes follow the freelist inside the same area; `idx < num`.
+        // SAFETY: per the contract; `num` is the slab's own.
+        unsafe { Slab::state_in(this, (*this).num as usize, idx) }
+    }
+
+    /// [`state`](Slab::state) for a caller that knows the slab's `num` (its
+    /// cache's): nothing of the slab is read, so a free need not touch the
+    /// slab header's cache line.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live slab of `num` objects and `idx < num`.
+    #[inline(always)]
+    pub(crate) unsafe fn state_in(this: *const Slab, num: usize, idx: usize) -> *const AtomicU8 {
+        // SAFETY: state bytes follow the header and the `num` freelist
+        // indices inside the same area; `idx < num`.
         unsafe {
-            let num = (*this).num as usize;
             this.cast::<u8>()
                 .add(SLAB_HDR + 2 * num + idx)
                 .cast::<AtomicU8>()
