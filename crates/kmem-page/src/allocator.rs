@@ -8,6 +8,8 @@ use kmem_platform::{Mutex, Os, PageSource};
 
 use crate::buddy::Zone;
 use crate::desc::PageKind;
+use crate::pcp::{AllSets, PCP_ORDERS, PCP_SETS, PerCpuPages};
+use crate::stats::Usage;
 use crate::error::PageError;
 use crate::region::{HUGE_META, Region, RegionKind, SOURCE_META, meta_size};
 use crate::{Gfp, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE, REGION_SIZE, registry};
@@ -66,7 +68,16 @@ impl Default for Config {
 /// ```
 pub struct PageAllocator<S: PageSource = Os> {
     source: S,
+    /// The per-cpu lists (`struct per_cpu_pages`), one set per cpu, each under
+    /// its own lock. Lock order: a set's lock may be held while taking `zone`,
+    /// never the other way round; several sets only in index order.
+    pub(crate) pcp: [PerCpuPages; PCP_SETS],
+    /// The buddy lists and the zone's accounting (`struct zone`). Taken after
+    /// a set's lock, never before one.
     pub(crate) zone: Mutex<Zone>,
+    /// Pages handed out now and at most (`pool_stats`). Invariant, whenever
+    /// every lock is held: `used == managed - free - cached + huge pages`.
+    pub(crate) usage: Usage,
     /// The watermark (`Config::keep_free_pages`).
     keep_free: AtomicUsize,
     /// `Config::max_pages`.
@@ -99,7 +110,9 @@ impl<S: PageSource> PageAllocator<S> {
     pub const fn with_config(source: S, config: Config) -> Self {
         PageAllocator {
             source,
+            pcp: [const { PerCpuPages::new() }; PCP_SETS],
             zone: Mutex::new(Zone::new()),
+            usage: Usage::new(),
             keep_free: AtomicUsize::new(config.keep_free_pages),
             limit: AtomicUsize::new(config.max_pages),
             id: AtomicUsize::new(0),
@@ -127,6 +140,12 @@ impl<S: PageSource> PageAllocator<S> {
             keep_free_pages: self.keep_free.load(Ordering::Relaxed),
             max_pages: self.limit.load(Ordering::Relaxed),
         }
+    }
+
+    /// The watermark, for the free paths.
+    #[inline]
+    pub(crate) fn keep_free(&self) -> usize {
+        self.keep_free.load(Ordering::Relaxed)
     }
 
     fn id(&self) -> usize {
@@ -190,16 +209,46 @@ impl<S: PageSource> PageAllocator<S> {
         gfp: Gfp,
         kind: PageKind,
     ) -> Result<NonNull<u8>, PageError> {
-        let r = self.alloc_kind_untraced(order, gfp, kind);
+        let r = self.alloc_kind_untraced(kmem_platform::cpu::current_cpu(), order, gfp, kind);
         if let Ok(p) = r {
             crate::trace::trace_mm_page_alloc!(p.as_ptr(), order, gfp, kind);
         }
         r
     }
 
-    /// [`alloc_kind`](Self::alloc_kind) without its trace event.
+    /// [`alloc_kind`](Self::alloc_kind) from the per-cpu lists of cpu `cpu`
+    /// (set `cpu % PCP_SETS`) instead of the calling thread's cpu: for tests,
+    /// and for callers that pin their threads and know their cpu. Any cpu
+    /// number is valid; blocks may be freed on any cpu.
+    ///
+    /// ```
+    /// use kmem_page::{Gfp, PageAllocator, PageKind};
+    /// let pages = PageAllocator::new_os();
+    /// let p = pages.alloc_kind_on(1, 0, Gfp::KERNEL, PageKind::Pages).unwrap();
+    /// // SAFETY: an order-0 block of `pages`, not used again.
+    /// unsafe { pages.free_kind_on(0, p, 0, PageKind::Pages).unwrap() };
+    /// pages.check().unwrap();
+    /// ```
+    pub fn alloc_kind_on(
+        &self,
+        cpu: usize,
+        order: u32,
+        gfp: Gfp,
+        kind: PageKind,
+    ) -> Result<NonNull<u8>, PageError> {
+        let r = self.alloc_kind_untraced(cpu, order, gfp, kind);
+        if let Ok(p) = r {
+            crate::trace::trace_mm_page_alloc!(p.as_ptr(), order, gfp, kind);
+        }
+        r
+    }
+
+    /// [`alloc_kind`](Self::alloc_kind) without its trace event: the cpu's
+    /// list (or the buddy lists above `PCP_ORDERS`), else the slow path.
+    #[inline]
     fn alloc_kind_untraced(
         &self,
+        cpu: usize,
         order: u32,
         gfp: Gfp,
         kind: PageKind,
@@ -208,49 +257,83 @@ impl<S: PageSource> PageAllocator<S> {
             return Err(PageError::OrderTooLarge { order });
         }
         debug_assert!(kind.is_allocated());
+        match self.rmqueue(cpu, order, gfp, kind) {
+            Some(p) => Ok(p),
+            None => self.alloc_slow(cpu, order, gfp, kind),
+        }
+    }
+
+    /// `rmqueue`: one attempt at a block, from the cpu's per-cpu list or the
+    /// buddy lists, zeroed if asked.
+    #[inline]
+    fn rmqueue(&self, cpu: usize, order: u32, gfp: Gfp, kind: PageKind) -> Option<NonNull<u8>> {
+        let zero = gfp.zero();
+        let (addr, zeroed) = if (order as usize) < PCP_ORDERS {
+            self.rmqueue_pcplist(cpu, order, kind, zero)?
+        } else {
+            self.rmqueue_buddy(order, kind, zero)?
+        };
+        if zero && !zeroed {
+            // SAFETY: the block was just taken off the lists for our caller;
+            // nothing else refers to it.
+            unsafe { core::ptr::write_bytes(addr as *mut u8, 0, PAGE_SIZE << order) };
+        }
+        // SAFETY: region memory never starts at address 0.
+        Some(unsafe { NonNull::new_unchecked(addr as *mut u8) })
+    }
+
+    /// A block of `order` straight from the buddy lists, in one zone-lock hold.
+    fn rmqueue_buddy(&self, order: u32, kind: PageKind, zero: bool) -> Option<(usize, bool)> {
+        let mut z = self.zone.lock();
+        let (addr, zeroed) = z.take(order, kind)?;
+        if zero {
+            if zeroed {
+                z.stats.zero_skips += 1;
+            } else {
+                z.stats.zero_fills += 1;
+            }
+        }
+        self.usage.add(1 << order);
+        Some((addr, zeroed))
+    }
+
+    /// `__alloc_pages_slowpath`: drain the per-cpu lists, map a region, run
+    /// the shrinkers, wait (`__GFP_NOFAIL`), or fail.
+    #[cold]
+    fn alloc_slow(
+        &self,
+        cpu: usize,
+        order: u32,
+        gfp: Gfp,
+        kind: PageKind,
+    ) -> Result<NonNull<u8>, PageError> {
         let mut reclaimed = false;
         loop {
-            let got = {
-                let mut z = self.zone.lock();
-                match z.pcp_take(order, kind) {
-                    Some(addr) => Some((addr, false)),
-                    None => z.take(order, kind),
-                }
-            };
-            if let Some((addr, zeroed)) = got {
-                if gfp.zero() {
-                    self.zero_block(addr, PAGE_SIZE << order, zeroed);
-                }
-                // SAFETY: region memory never starts at address 0.
-                return Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) });
-            }
             if self.drain() > 0 || self.grow() {
+                if let Some(p) = self.rmqueue(cpu, order, gfp, kind) {
+                    return Ok(p);
+                }
                 continue;
             }
             if (gfp.may_wait() || gfp.nofail()) && !reclaimed {
                 crate::shrink::run_shrinkers();
                 reclaimed = true;
+                if let Some(p) = self.rmqueue(cpu, order, gfp, kind) {
+                    return Ok(p);
+                }
                 continue;
             }
             if gfp.nofail() {
                 kmem_platform::time::sleep_ns(1_000_000);
                 reclaimed = false;
+                if let Some(p) = self.rmqueue(cpu, order, gfp, kind) {
+                    return Ok(p);
+                }
                 continue;
             }
             self.zone.lock().stats.failures += 1;
             return Err(PageError::NoMemory { order });
         }
-    }
-
-    fn zero_block(&self, addr: usize, len: usize, known_zero: bool) {
-        if known_zero {
-            self.zone.lock().stats.zero_skips += 1;
-            return;
-        }
-        // SAFETY: the block was just taken off the free lists for our caller;
-        // nothing else refers to it.
-        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, len) };
-        self.zone.lock().stats.zero_fills += 1;
     }
 
     /// Maps one more region from the source. Returns whether it did.
@@ -409,79 +492,92 @@ impl<S: PageSource> PageAllocator<S> {
         order: u32,
         kind: PageKind,
     ) -> Result<(), PageError> {
+        // SAFETY: passed on from our caller.
+        unsafe { self.free_kind_on(kmem_platform::cpu::current_cpu(), ptr, order, kind) }
+    }
+
+    /// [`free_kind`](Self::free_kind) onto the per-cpu lists of cpu `cpu`
+    /// (set `cpu % PCP_SETS`) instead of the calling thread's cpu (see
+    /// [`alloc_kind_on`](Self::alloc_kind_on)).
+    ///
+    /// ```
+    /// use kmem_page::{Gfp, PageAllocator, PageKind};
+    /// let pages = PageAllocator::new_os();
+    /// let p = pages.alloc_kind_on(0, 1, Gfp::KERNEL, PageKind::Slab).unwrap();
+    /// // SAFETY: an order-1 slab block of `pages`, not used again.
+    /// unsafe { pages.free_kind_on(3, p, 1, PageKind::Slab).unwrap() };
+    /// assert_eq!(pages.stats().allocated_pages, 0);
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// As for [`free_raw`](Self::free_raw).
+    pub unsafe fn free_kind_on(
+        &self,
+        cpu: usize,
+        ptr: NonNull<u8>,
+        order: u32,
+        kind: PageKind,
+    ) -> Result<(), PageError> {
         crate::trace::trace_mm_page_free!(ptr.as_ptr(), order);
         let addr = ptr.as_ptr() as usize;
-        let keep = self.keep_free.load(Ordering::Relaxed);
+        let (region, idx) = self.validate(addr, order, kind)?;
+        let freed = if (order as usize) < PCP_ORDERS {
+            self.free_unref_page(cpu, region, idx, order, kind)
+        } else {
+            self.free_one_page(region, idx, order, kind)
+        };
+        if freed {
+            return Ok(());
+        }
+        // Another free of the same block claimed it first: refuse this one
+        // as the checks would have, had it come second.
+        Err(match self.validate(addr, order, kind) {
+            Err(e) => e,
+            Ok(_) => PageError::NotAllocated { addr },
+        })
+    }
+
+    /// `__free_one_page` for a validated block above the per-cpu orders:
+    /// claims it from `kind` (`false` if a racing free claimed it first) and
+    /// merges it into the buddy lists in one zone-lock hold; releases its
+    /// region if that becomes wholly free above the watermark.
+    fn free_one_page(
+        &self,
+        region: &'static Region,
+        idx: usize,
+        order: u32,
+        kind: PageKind,
+    ) -> bool {
+        let keep = self.keep_free();
         let release = {
             let mut z = self.zone.lock();
-            let (region, idx) = self.validate(addr, order, kind)?;
-            if z.pcp_put(region, idx, order) {
-                return Ok(());
+            if !region.desc(idx).claim(kind, PageKind::Tail) {
+                return false;
             }
+            self.usage.sub(1 << order);
             if z.give_back(region, idx, order, keep, true) {
                 Self::detach_region(&mut z, region);
-                Some(region)
+                true
             } else {
-                None
+                false
             }
         };
-        if let Some(region) = release {
+        if release {
             // SAFETY: the region is wholly free and off every list; no block of
             // it is handed out.
             unsafe { self.release_region(region) };
         }
-        Ok(())
+        true
     }
 
     /// Takes a wholly free source region (already off the free lists) out of
     /// the zone's accounting, before it is released.
-    fn detach_region(z: &mut Zone, region: &'static Region) {
+    pub(crate) fn detach_region(z: &mut Zone, region: &'static Region) {
         z.unlink_region(region);
         z.managed_pages -= REGION_PAGES;
         z.source_pages -= REGION_PAGES;
         z.stats.regions_released += 1;
-    }
-
-    /// Empties the per-cpu lists into the buddy free lists, merging every block
-    /// with its buddies (the kernel's `drain_all_pages`), and releases regions
-    /// that become wholly free above the watermark. Returns the pages drained.
-    ///
-    /// ```
-    /// use kmem_page::{Gfp, PageAllocator};
-    /// let pages = PageAllocator::new_os();
-    /// drop(pages.alloc(0, Gfp::KERNEL).unwrap());
-    /// assert_eq!(pages.stats().cached_pages, 1);   // kept hot on a per-cpu list
-    /// assert_eq!(pages.drain(), 1);
-    /// assert_eq!(pages.stats().free_per_order[10], 1); // merged back into one block
-    /// ```
-    pub fn drain(&self) -> usize {
-        let keep = self.keep_free.load(Ordering::Relaxed);
-        let mut drained = 0;
-        loop {
-            let release = {
-                let mut z = self.zone.lock();
-                if z.pcp_pages == 0 {
-                    return drained;
-                }
-                let mut rel = None;
-                'lists: for o in 0..crate::buddy::PCP_ORDERS {
-                    while let Some((r, idx)) = z.pcp_pop(o) {
-                        drained += 1 << o;
-                        if z.give_back(r, idx, o as u32, keep, false) {
-                            Self::detach_region(&mut z, r);
-                            rel = Some(r);
-                            break 'lists;
-                        }
-                    }
-                }
-                rel
-            };
-            match release {
-                // SAFETY: the region is wholly free and off every list.
-                Some(r) => unsafe { self.release_region(r) },
-                None => return drained,
-            }
-        }
     }
 
     /// Unregisters a region, retires its metadata and gives its memory back:
@@ -492,7 +588,7 @@ impl<S: PageSource> PageAllocator<S> {
     ///
     /// No page of the region may be in use or on a free list, and the region
     /// must be off the zone's region list (or the allocator is being dropped).
-    unsafe fn release_region(&self, region: &'static Region) {
+    pub(crate) unsafe fn release_region(&self, region: &'static Region) {
         let base = region.base();
         let kind = region.kind();
         let map = match kind {
@@ -692,10 +788,12 @@ impl<S: PageSource> PageAllocator<S> {
                 return Err(PageError::NoMemory { order });
             }
             z.huge_pages += npages;
+            self.usage.add(npages);
         }
         let fail = |e| {
             let mut z = self.zone.lock();
             z.huge_pages -= npages;
+            self.usage.sub(npages);
             z.stats.failures += 1;
             Err(e)
         };
@@ -731,7 +829,6 @@ impl<S: PageSource> PageAllocator<S> {
         z.huge_count += 1;
         z.stats.huge_allocs += 1;
         z.stats.huge_pages_total += npages as u64;
-        z.note_peak();
         Ok(mem)
     }
 
@@ -769,6 +866,7 @@ impl<S: PageSource> PageAllocator<S> {
             let npages = region.npages();
             z.unlink_region(region);
             z.huge_pages -= npages;
+            self.usage.sub(npages);
             z.huge_count -= 1;
             z.stats.huge_frees += 1;
             region.desc(0).set_kind(PageKind::Free);
@@ -787,40 +885,68 @@ impl<S: PageSource> PageAllocator<S> {
     /// let _b = pages.alloc(0, Gfp::KERNEL).unwrap();
     /// let s = pages.stats();
     /// assert_eq!(s.allocated_pages, 1);
-    /// assert_eq!(s.free_per_order[0], 1);      // the buddy left over from the split
+    /// // The cpu's per-cpu list was refilled with a batch of 16 pages (one
+    /// // order-4 block's worth, split off a 4 MiB block); one was handed out.
+    /// assert_eq!(s.cached_pages, 15);
+    /// assert_eq!(s.free_per_order[4], 1);      // the buddy left over from the split
     /// assert_eq!(s.free_per_order[10], 0);
     /// ```
     pub fn stats(&self) -> PageStats {
+        let sets = AllSets::lock(&self.pcp);
         let z = self.zone.lock();
         let mut free_per_order = [0; NR_PAGE_ORDERS];
         for (o, a) in z.free_area.iter().enumerate() {
             free_per_order[o] = a.nr_free;
         }
+        let (mut allocs, mut frees) = (z.stats.allocs, z.stats.frees);
+        let (mut zero_fills, mut zero_skips) = (z.stats.zero_fills, z.stats.zero_skips);
+        let mut cached = 0;
+        for p in sets.iter() {
+            cached += p.pages();
+            for o in 0..PCP_ORDERS {
+                allocs[o] += p.stats.allocs[o];
+                frees[o] += p.stats.frees[o];
+            }
+            zero_fills += p.stats.zero_fills;
+            zero_skips += p.stats.zero_skips;
+        }
         PageStats {
             free_per_order,
             free_pages: z.free_pages,
             managed_pages: z.managed_pages,
-            allocated_pages: z.managed_pages - z.free_pages - z.pcp_pages,
-            cached_pages: z.pcp_pages,
+            allocated_pages: z.managed_pages - z.free_pages - cached,
+            cached_pages: cached,
             regions: z.nr_regions - z.huge_count,
             huge_allocations: z.huge_count,
             huge_pages: z.huge_pages,
-            allocs_per_order: z.stats.allocs,
-            frees_per_order: z.stats.frees,
+            allocs_per_order: allocs,
+            frees_per_order: frees,
             failures: z.stats.failures,
             regions_mapped: z.stats.regions_mapped,
             regions_released: z.stats.regions_released,
-            zero_fills: z.stats.zero_fills,
-            zero_skips: z.stats.zero_skips,
+            zero_fills,
+            zero_skips,
             huge_allocs: z.stats.huge_allocs,
             huge_frees: z.stats.huge_frees,
         }
     }
 
-    /// Checks the free lists against the descriptors (for tests and `validate`):
-    /// every listed block is a free head of its order inside its region, and the
-    /// counts add up. Returns a description of the first inconsistency.
+    /// Checks the free lists and the per-cpu lists against the descriptors
+    /// (for tests and `validate`): every listed block is a free (or cached)
+    /// head of its list's order inside its region, and the counts add up —
+    /// the lists' counts, `free_pages`, and the pages in use. Holds every lock
+    /// while it runs. Returns a description of the first inconsistency.
+    ///
+    /// ```
+    /// use kmem_page::{Gfp, PageAllocator};
+    /// let pages = PageAllocator::new_os();
+    /// let b = pages.alloc(2, Gfp::KERNEL).unwrap();
+    /// pages.check().unwrap();
+    /// drop(b);
+    /// pages.check().unwrap();
+    /// ```
     pub fn check(&self) -> Result<(), &'static str> {
+        let sets = AllSets::lock(&self.pcp);
         let z = self.zone.lock();
         let mut pages = 0usize;
         for (o, area) in z.free_area.iter().enumerate() {
@@ -856,29 +982,11 @@ impl<S: PageSource> PageAllocator<S> {
         if pages != z.free_pages {
             return Err("free_pages does not match the lists");
         }
-        let mut cached = 0;
-        for (o, list) in z.pcp.iter().enumerate() {
-            let mut n = 0;
-            let mut p = list.head;
-            while !p.is_null() {
-                // SAFETY: listed descriptors are live; the lock is held.
-                let d = unsafe { &*p };
-                if d.kind() != PageKind::Cached || d.order() as usize != o {
-                    return Err(
-                        "a per-cpu list holds a block that is not a cached head of its order",
-                    );
-                }
-                n += 1;
-                // SAFETY: as above.
-                p = unsafe { *d.next.get() };
-            }
-            if n != list.nr_free || n > crate::buddy::pcp_high(o) {
-                return Err("a per-cpu list's count is wrong or above its high mark");
-            }
-            cached += n << o;
-        }
-        if cached != z.pcp_pages {
-            return Err("pcp_pages does not match the per-cpu lists");
+        let cached = Self::check_pcp(&sets)?;
+        if z.free_pages + cached > z.managed_pages
+            || z.managed_pages - z.free_pages - cached + z.huge_pages != self.usage.used()
+        {
+            return Err("the pages in use do not match managed - free - cached + huge");
         }
         Ok(())
     }

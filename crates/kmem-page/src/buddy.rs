@@ -12,14 +12,6 @@ use crate::desc::{FLAG_ZEROED, PageDesc, PageKind};
 use crate::region::{Region, RegionKind};
 use crate::{MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT};
 
-/// Orders with per-cpu lists: 0 to `PAGE_ALLOC_COSTLY_ORDER` (3), as in Linux.
-pub(crate) const PCP_ORDERS: usize = 4;
-
-/// How many blocks of `order` a per-cpu list holds at most (64 pages' worth).
-pub(crate) const fn pcp_high(order: usize) -> usize {
-    64 >> order
-}
-
 /// One order's free list (the kernel's `struct free_area`).
 pub(crate) struct FreeArea {
     /// First free block of this order; linked through `PageDesc::next/prev`.
@@ -28,7 +20,8 @@ pub(crate) struct FreeArea {
     pub(crate) nr_free: usize,
 }
 
-/// Counters kept under the zone lock.
+/// Counters kept under the zone lock (the per-cpu lists keep their own,
+/// `PcpCounters`, under their sets' locks; `stats()` adds them up).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) allocs: [u64; NR_PAGE_ORDERS],
@@ -42,8 +35,6 @@ pub(crate) struct Counters {
     pub(crate) huge_frees: u64,
     /// Pages of every huge mapping made since creation.
     pub(crate) huge_pages_total: u64,
-    /// The most pages handed out at once (buddy blocks and huge mappings).
-    pub(crate) peak_pages: usize,
 }
 
 /// The state a page allocator keeps under its lock (the kernel's `struct zone`).
@@ -68,14 +59,6 @@ pub(crate) struct Zone {
     pub(crate) huge_count: usize,
     /// Free pages on the free lists. Invariant: `sum(nr_free[o] << o) == free_pages`.
     pub(crate) free_pages: usize,
-    /// The per-cpu lists (Linux's `per_cpu_pages`, one set per zone here, kept
-    /// under the zone lock): recently freed blocks of orders 0..=3, handed out
-    /// again LIFO without splitting or merging. Invariant: a block on list `o`
-    /// is a `Cached` head of order `o` whose owner word is its region and whose
-    /// private word is its address; at most `pcp_high(o)` blocks per list.
-    pub(crate) pcp: [FreeArea; PCP_ORDERS],
-    /// Pages held on the per-cpu lists: `sum(pcp[o].nr_free << o)`.
-    pub(crate) pcp_pages: usize,
     pub(crate) stats: Counters,
 }
 
@@ -105,13 +88,6 @@ impl Zone {
             huge_pages: 0,
             huge_count: 0,
             free_pages: 0,
-            pcp: [const {
-                FreeArea {
-                    head: ptr::null_mut(),
-                    nr_free: 0,
-                }
-            }; PCP_ORDERS],
-            pcp_pages: 0,
             stats: Counters {
                 allocs: [0; NR_PAGE_ORDERS],
                 frees: [0; NR_PAGE_ORDERS],
@@ -123,7 +99,6 @@ impl Zone {
                 huge_allocs: 0,
                 huge_frees: 0,
                 huge_pages_total: 0,
-                peak_pages: 0,
             },
         }
     }
@@ -184,8 +159,21 @@ impl Zone {
 
     /// Takes a block of `order` off the free lists, splitting a larger one if
     /// needed, and marks it allocated as `kind`. Returns its address and whether
-    /// it is known to be zero.
+    /// it is known to be zero. Counts the allocation; the caller accounts the
+    /// pages in use (`Usage`) before dropping the zone lock.
     pub(crate) fn take(&mut self, order: u32, kind: PageKind) -> Option<(usize, bool)> {
+        let (region, idx, zeroed) = self.take_block(order)?;
+        mark_allocated(region, idx, order, kind);
+        self.stats.allocs[order as usize] += 1;
+        Some((region.addr_of(idx), zeroed))
+    }
+
+    /// `__rmqueue_smallest`: takes a block of `order` off the free lists,
+    /// splitting a larger one if needed, and leaves its head a `Tail` for the
+    /// caller to mark (allocated, or cached on a per-cpu list). Returns its
+    /// region, page index and whether it is known to be zero.
+    #[inline]
+    pub(crate) fn take_block(&mut self, order: u32) -> Option<(&'static Region, usize, bool)> {
         let mask = self.nonempty >> order;
         if mask == 0 {
             return None;
@@ -206,66 +194,8 @@ impl Zone {
             let bidx = idx + (1 << j);
             self.push(region.desc(bidx), region, region.addr_of(bidx), j, zeroed);
         }
-        mark_allocated(region, idx, order, kind);
         self.free_pages -= 1 << order;
-        self.stats.allocs[order as usize] += 1;
-        self.note_peak();
-        Some((addr, zeroed))
-    }
-
-    /// Takes a block of `order` from its per-cpu list, if it has one, and
-    /// marks it allocated as `kind`. Returns its address.
-    #[inline]
-    pub(crate) fn pcp_take(&mut self, order: u32, kind: PageKind) -> Option<usize> {
-        if order as usize >= PCP_ORDERS {
-            return None;
-        }
-        let (region, idx) = self.pcp_pop(order as usize)?;
-        mark_allocated(region, idx, order, kind);
-        self.stats.allocs[order as usize] += 1;
-        self.note_peak();
-        Some(region.addr_of(idx))
-    }
-
-    /// Puts a freed block (already validated) on its per-cpu list if the list
-    /// has room. Returns `false` if it does not (the caller merges it instead).
-    #[inline]
-    pub(crate) fn pcp_put(&mut self, region: &'static Region, idx: usize, order: u32) -> bool {
-        let Some(list) = self.pcp.get_mut(order as usize) else {
-            return false;
-        };
-        if list.nr_free >= pcp_high(order as usize) {
-            return false;
-        }
-        let d = region.desc(idx);
-        d.set_owner(region as *const Region as usize);
-        d.set_private(region.addr_of(idx));
-        d.set_kind(PageKind::Cached);
-        // SAFETY: the zone lock is held, which guards the links.
-        unsafe { *d.next.get() = list.head };
-        list.head = dptr(d);
-        list.nr_free += 1;
-        self.pcp_pages += 1 << order;
-        self.stats.frees[order as usize] += 1;
-        true
-    }
-
-    /// Pops one block off per-cpu list `order` (for draining): its region and index.
-    pub(crate) fn pcp_pop(&mut self, order: usize) -> Option<(&'static Region, usize)> {
-        let list = &mut self.pcp[order];
-        let head = list.head;
-        if head.is_null() {
-            return None;
-        }
-        // SAFETY: as in `pcp_take`.
-        let d: &'static PageDesc = unsafe { &*head };
-        // SAFETY: as in `pcp_take`.
-        list.head = unsafe { *d.next.get() };
-        list.nr_free -= 1;
-        self.pcp_pages -= 1 << order;
-        // SAFETY: as in `pcp_take`.
-        let region: &'static Region = unsafe { &*(d.owner() as *const Region) };
-        Some((region, (d.private() - region.base()) >> PAGE_SHIFT))
+        Some((region, idx, zeroed))
     }
 
     /// Frees the allocated block at page `idx` of `region` (already validated),

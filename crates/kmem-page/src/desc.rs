@@ -89,11 +89,14 @@ pub(crate) const FLAG_ZEROED: u8 = 1;
 /// ```
 #[repr(C)]
 pub struct PageDesc {
-    /// A [`PageKind`]. Written under the zone lock; read lock-free by lookups.
+    /// A [`PageKind`]. Written under the zone lock, or under a per-cpu set's
+    /// lock for a block on (or coming off) that set's list; an allocated head
+    /// leaves its kind through `claim` (compare-and-swap); read lock-free by lookups.
     kind: AtomicU8,
-    /// For a block head (free or allocated): the block's order. Written under the zone lock.
+    /// For a block head (free, cached or allocated): the block's order. Written
+    /// under the lock that guards the block's state (zone, or a per-cpu set).
     order: AtomicU8,
-    /// `FLAG_*` bits, valid on free block heads. Written under the zone lock.
+    /// `FLAG_*` bits, valid on free and cached block heads. Written as `order`.
     flags: AtomicU8,
     _pad: AtomicU8,
     /// For a `Tail` page: how many pages back its head is. Stale once the block
@@ -105,14 +108,16 @@ pub struct PageDesc {
     owner: AtomicUsize,
     /// For the owner of an allocated block: its second word (the slab).
     private: AtomicUsize,
-    /// Free-list link, valid while `kind == Free`; only touched under the zone lock.
+    /// List link, valid while `kind == Free` (a buddy free list: touched only
+    /// under the zone lock) or `kind == Cached` (a per-cpu list: touched only
+    /// under its set's lock).
     pub(crate) next: UnsafeCell<*mut PageDesc>,
-    /// Free-list link, valid while `kind == Free`; only touched under the zone lock.
+    /// List link, as `next`.
     pub(crate) prev: UnsafeCell<*mut PageDesc>,
 }
 
 // SAFETY: every field but the two links is atomic; the links are read and
-// written only while the owning zone's lock is held.
+// written only while the lock of the list the block is on is held.
 unsafe impl Sync for PageDesc {}
 // SAFETY: as above; a descriptor holds no thread-bound state.
 unsafe impl Send for PageDesc {}
@@ -146,6 +151,14 @@ impl PageDesc {
     #[inline]
     pub(crate) fn set_kind(&self, k: PageKind) {
         self.kind.store(k as u8, Ordering::Release);
+    }
+    /// Moves the kind from `from` to `to` if it is `from` (a free claiming its
+    /// block: of two racing frees of one block, exactly one wins).
+    #[inline]
+    pub(crate) fn claim(&self, from: PageKind, to: PageKind) -> bool {
+        self.kind
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
     /// The order of the block this page heads (meaningful for heads only).
     #[inline]

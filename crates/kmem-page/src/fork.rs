@@ -11,10 +11,11 @@ use crate::meta::BUMP;
 use crate::region::{HUGE_META, SOURCE_META};
 use crate::registry::GROW;
 
-/// The locks, in the order they nest (zone → metadata pools → registry → bump).
-fn locks() -> [&'static RawLock; 5] {
+/// The locks, in the order they nest: every per-cpu set (in index order) →
+/// zone → metadata pools → registry → bump.
+fn locks() -> impl DoubleEndedIterator<Item = &'static RawLock> {
     // SAFETY: `raw` only exposes the lock; we lock/unlock it as a whole below.
-    unsafe {
+    let rest = unsafe {
         [
             GLOBAL.zone.raw(),
             SOURCE_META.free.raw(),
@@ -22,7 +23,8 @@ fn locks() -> [&'static RawLock; 5] {
             GROW.raw(),
             BUMP.raw(),
         ]
-    }
+    };
+    crate::pcp::raw_locks(&GLOBAL).chain(rest)
 }
 
 /// Before `fork`: takes every lock of the global page allocator.
@@ -44,7 +46,7 @@ pub fn fork_prepare() {
 ///
 /// Once after [`fork_prepare`], on the same thread.
 pub unsafe fn fork_parent() {
-    for l in locks().into_iter().rev() {
+    for l in locks().rev() {
         // SAFETY: locked by `fork_prepare` on this thread.
         unsafe { lock_api::RawMutex::unlock(l) };
     }

@@ -14,10 +14,10 @@ impl<S: PageSource> PageAllocator<S> {
     /// ```
     /// use kmem_page::{Gfp, PageAllocator};
     /// let pages = PageAllocator::new_os();
-    /// let _b = pages.alloc(0, Gfp::KERNEL).unwrap();
+    /// let _b = pages.alloc(4, Gfp::KERNEL).unwrap();  // 16 pages split off a 4 MiB block
     /// let mut s = String::new();
     /// pages.write_buddyinfo(&mut s).unwrap();
-    /// assert_eq!(s, "Node 0, zone   Normal      1      1      1      1      1      1      1      1      1      1      0 \n");
+    /// assert_eq!(s, "Node 0, zone   Normal      0      0      0      0      1      1      1      1      1      1      0 \n");
     /// ```
     pub fn write_buddyinfo(&self, w: &mut dyn Write) -> fmt::Result {
         let counts = self.with_zone(|z| {
