@@ -8,10 +8,10 @@ use kmem_platform::{Mutex, Os, PageSource};
 
 use crate::buddy::Zone;
 use crate::desc::PageKind;
-use crate::pcp::{AllSets, PCP_ORDERS, PCP_SETS, PerCpuPages};
-use crate::stats::Usage;
 use crate::error::PageError;
+use crate::pcp::{AllSets, PCP_ORDERS, PCP_SETS, PerCpuPages};
 use crate::region::{HUGE_META, Region, RegionKind, SOURCE_META, meta_size};
+use crate::stats::Usage;
 use crate::{Gfp, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE, REGION_SIZE, registry};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);

@@ -57,9 +57,9 @@ pub use desc::{PageDesc, PageKind};
 pub use error::PageError;
 pub use fork::{fork_child, fork_parent, fork_prepare};
 pub use gfp::Gfp;
-pub use pcp::PCP_SETS;
 pub use global::global;
 pub use kmem_platform::{PAGE_SHIFT, PAGE_SIZE};
+pub use pcp::PCP_SETS;
 pub use registry::{ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block, lookup_head};
 pub use shrink::{register_shrinker, run_shrinkers};
 

@@ -2,25 +2,39 @@
 //! reference model. No two live blocks overlap, every block is aligned to its
 //! size, counts match the model, and when everything is freed the free lists
 //! are back to their initial state.
+//!
+//! Allocations and frees run on different per-cpu sets (chosen by the test,
+//! through `alloc_kind_on`/`free_kind_on`, including cpu numbers above
+//! `PCP_SETS` that wrap), and `check()` — which walks every set's lists — runs
+//! after each step.
 
 use std::collections::BTreeMap;
 
-use kmem_page::{Config, Gfp, PAGE_SIZE, PageAllocator};
+use kmem_page::{Config, Gfp, PAGE_SIZE, PCP_SETS, PageAllocator, PageKind};
 use kmem_platform::TestPlatform;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Alloc(u32, bool),
-    Free(usize),
+    /// Order, `__GFP_ZERO`, cpu.
+    Alloc(u32, bool, usize),
+    /// Which live block, cpu.
+    Free(usize, usize),
     Trim,
+    Drain,
+}
+
+/// A cpu: mostly the first few sets, sometimes one that wraps around.
+fn cpu() -> impl Strategy<Value = usize> {
+    prop_oneof![4 => 0usize..4, 1 => Just(PCP_SETS + 1)]
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u32..=10, any::<bool>()).prop_map(|(o, z)| Op::Alloc(o.min(if o > 6 { o - 4 } else { o }), z)),
-        4 => any::<usize>().prop_map(Op::Free),
+        4 => (0u32..=10, any::<bool>(), cpu()).prop_map(|(o, z, c)| Op::Alloc(o.min(if o > 6 { o - 4 } else { o }), z, c)),
+        4 => (any::<usize>(), cpu()).prop_map(|(i, c)| Op::Free(i, c)),
         1 => Just(Op::Trim),
+        1 => Just(Op::Drain),
     ]
 }
 
@@ -43,12 +57,13 @@ proptest! {
         // The model: live blocks by address -> (order, fill byte).
         let mut live: BTreeMap<usize, (u32, u8)> = BTreeMap::new();
         let mut fill = 1u8;
+        let mut peak = 0usize;
         for op in ops {
             match op {
-                Op::Alloc(order, zero) => {
+                Op::Alloc(order, zero, cpu) => {
                     let gfp = if zero { Gfp::KERNEL | Gfp::ZERO } else { Gfp::NOWAIT };
                     let used: usize = live.values().map(|(o, _)| 1usize << o).sum();
-                    match pages.alloc_raw(order, gfp) {
+                    match pages.alloc_kind_on(cpu, order, gfp, PageKind::Pages) {
                         Ok(p) => {
                             let a = p.as_ptr() as usize;
                             let len = PAGE_SIZE << order;
@@ -79,7 +94,7 @@ proptest! {
                         }
                     }
                 }
-                Op::Free(i) => {
+                Op::Free(i, cpu) => {
                     if live.is_empty() { continue; }
                     let (&a, &(o, f)) = live.iter().nth(i % live.len()).unwrap();
                     let len = PAGE_SIZE << o;
@@ -89,14 +104,25 @@ proptest! {
                     prop_assert_eq!(bytes[len - 1], f);
                     live.remove(&a);
                     // SAFETY: a live block of `pages` of order `o`.
-                    unsafe { pages.free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o) }.unwrap();
+                    unsafe { pages.free_kind_on(cpu, std::ptr::NonNull::new(a as *mut u8).unwrap(), o, PageKind::Pages) }.unwrap();
                 }
-                Op::Trim => { pages.trim(0); }
+                Op::Trim => { pages.trim(0); prop_assert_eq!(pages.stats().cached_pages, 0); }
+                Op::Drain => {
+                    let cached = pages.stats().cached_pages;
+                    prop_assert_eq!(pages.drain(), cached);
+                    prop_assert_eq!(pages.stats().cached_pages, 0);
+                }
             }
             pages.check().map_err(|e| TestCaseError::fail(e.to_string()))?;
             let s = pages.stats();
             let model_pages: usize = live.values().map(|(o, _)| 1usize << o).sum();
             prop_assert_eq!(s.allocated_pages, model_pages);
+            prop_assert_eq!(s.free_pages + s.cached_pages + s.allocated_pages, s.managed_pages);
+            let ps = pages.pool_stats();
+            prop_assert_eq!(ps.current_allocated, model_pages * PAGE_SIZE);
+            prop_assert_eq!(ps.allocation_count - ps.free_count, live.len());
+            peak = peak.max(model_pages);
+            prop_assert_eq!(ps.peak_allocated, peak * PAGE_SIZE);
         }
         for (&a, &(o, _)) in &live {
             // SAFETY: live blocks of `pages`.

@@ -78,9 +78,11 @@ fn gfp_zero_clears_reused_memory_and_skips_fresh_memory() {
     let b = alloc(Gfp::KERNEL | Gfp::ZERO);
     assert_eq!(b, a, "LIFO reuse of the freed block");
     // SAFETY: as above.
-    assert!(unsafe { std::slice::from_raw_parts(b.as_ptr(), 4 * 4096) }
-        .iter()
-        .all(|&x| x == 0));
+    assert!(
+        unsafe { std::slice::from_raw_parts(b.as_ptr(), 4 * 4096) }
+            .iter()
+            .all(|&x| x == 0)
+    );
     assert_eq!(pages.stats().zero_fills, 1);
     let c = alloc(Gfp::KERNEL | Gfp::ZERO);
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use kmem_page::{Config, Gfp, PAGE_SIZE, PageAllocator};
+use kmem_page::{Config, Gfp, PAGE_SIZE, PageAllocator, PageKind};
 use kmem_platform::TestPlatform;
 
 #[test]
@@ -128,4 +128,127 @@ fn concurrent_double_free_is_refused_once() {
     }
     pages.check().unwrap();
     assert_eq!(pages.stats().allocated_pages, 0);
+}
+
+#[test]
+fn allocate_on_one_cpu_free_on_another() {
+    // Thread `t` allocates on per-cpu set `t` and frees, on set `t`, blocks
+    // that thread `t - 1` allocated on its set: every block changes set
+    // between its allocation and its free. A fifth thread runs `check()` and
+    // `stats()` (every set's lock, then the zone's) all the while.
+    let threads = 4;
+    let rounds = if cfg!(miri) { 30 } else { 20_000 };
+    let pages = PageAllocator::with_config(
+        TestPlatform::new(),
+        Config {
+            keep_free_pages: 0,
+            max_pages: usize::MAX,
+        },
+    );
+    let start = pages.stats();
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads)
+        .map(|_| std::sync::mpsc::channel::<(usize, u32, u64)>())
+        .unzip();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let leftovers: Vec<(usize, u32, u64)> = std::thread::scope(|sc| {
+        let pages = &pages;
+        let done = &done;
+        let checker = sc.spawn(move || {
+            let mut checks = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                pages.check().unwrap();
+                let s = pages.stats();
+                assert_eq!(
+                    s.free_pages + s.cached_pages + s.allocated_pages,
+                    s.managed_pages
+                );
+                checks += 1;
+                std::thread::yield_now();
+            }
+            checks
+        });
+        let mut rxs = rxs.into_iter();
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let tx = txs[(t + 1) % threads].clone();
+                let rx = rxs.next().unwrap();
+                sc.spawn(move || {
+                    let mut x = 0x2545f4914f6cdd1du64 ^ (t as u64) << 17;
+                    for i in 0..rounds {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let order = (x % 5) as u32; // 0..=3 on the lists, 4 beside them
+                        let p = pages
+                            .alloc_kind_on(t, order, Gfp::KERNEL, PageKind::Pages)
+                            .unwrap();
+                        let tag = (t as u64) << 32 | i as u64;
+                        // SAFETY: the block is ours; tag both ends.
+                        unsafe {
+                            p.as_ptr().cast::<u64>().write(tag);
+                            p.as_ptr()
+                                .add((PAGE_SIZE << order) - 8)
+                                .cast::<u64>()
+                                .write(tag);
+                        }
+                        tx.send((p.as_ptr() as usize, order, tag)).unwrap();
+                        // Free what the neighbour sent, a few at a time.
+                        while let Ok((a, o, tag)) = rx.try_recv() {
+                            // SAFETY: a live block of order `o`, handed to this thread.
+                            unsafe {
+                                assert_eq!((a as *const u64).read(), tag, "block clobbered");
+                                assert_eq!(((a + (PAGE_SIZE << o) - 8) as *const u64).read(), tag);
+                                pages
+                                    .free_kind_on(
+                                        t,
+                                        std::ptr::NonNull::new(a as *mut u8).unwrap(),
+                                        o,
+                                        PageKind::Pages,
+                                    )
+                                    .unwrap();
+                            }
+                            if x.is_multiple_of(3) {
+                                break;
+                            }
+                        }
+                    }
+                    drop(tx);
+                    rx
+                })
+            })
+            .collect();
+        let rxs: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(checker.join().unwrap() > 0);
+        drop(txs);
+        rxs.into_iter().flat_map(|rx| rx.into_iter()).collect()
+    });
+    for (a, o, tag) in leftovers {
+        // SAFETY: live blocks of `pages`, owned by no thread any more.
+        unsafe {
+            assert_eq!((a as *const u64).read(), tag);
+            pages
+                .free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o)
+                .unwrap();
+        }
+    }
+    pages.check().unwrap();
+    let s = pages.stats();
+    assert_eq!(s.allocated_pages, 0);
+    assert_eq!(s.allocs_per_order, s.frees_per_order);
+    assert!(s.cached_pages > 0, "the frees left hot pages on the lists");
+    assert_eq!(pages.drain(), s.cached_pages);
+    pages.check().unwrap();
+    let s = pages.stats();
+    assert_eq!(s.cached_pages, 0);
+    assert_eq!(s.free_pages, s.managed_pages);
+    assert_eq!(s.free_per_order[10], s.regions);
+    assert_eq!(pages.pool_stats().current_allocated, 0);
+    pages.trim(0);
+    let end = pages.stats();
+    assert_eq!(
+        (end.managed_pages, end.free_pages, end.regions),
+        (start.managed_pages, start.free_pages, start.regions)
+    );
+    assert_eq!(pages.source().live_bytes(), 0);
 }
