@@ -64,8 +64,10 @@ fn gfp_zero_clears_reused_memory_and_skips_fresh_memory() {
     let pages = PageAllocator::new(TestPlatform::new());
     // All on cpu 0's per-cpu lists, so that the freed block is the next one handed out.
     let alloc = |gfp| pages.alloc_kind_on(0, 2, gfp, PageKind::Pages).unwrap();
-    // SAFETY (for each call): a live order-2 block of `pages`, not used again.
-    let free = |p| unsafe { pages.free_kind_on(0, p, 2, PageKind::Pages).unwrap() };
+    let free = |p| {
+        // SAFETY: every call passes a live order-2 block of `pages`, not used again.
+        unsafe { pages.free_kind_on(0, p, 2, PageKind::Pages).unwrap() }
+    };
     let a = alloc(Gfp::KERNEL | Gfp::ZERO);
     assert_eq!(
         pages.stats().zero_skips,
@@ -77,12 +79,9 @@ fn gfp_zero_clears_reused_memory_and_skips_fresh_memory() {
     free(a);
     let b = alloc(Gfp::KERNEL | Gfp::ZERO);
     assert_eq!(b, a, "LIFO reuse of the freed block");
-    // SAFETY: as above.
-    assert!(
-        unsafe { std::slice::from_raw_parts(b.as_ptr(), 4 * 4096) }
-            .iter()
-            .all(|&x| x == 0)
-    );
+    // SAFETY: `b` is a live 16 KiB block of ours.
+    let bytes = unsafe { std::slice::from_raw_parts(b.as_ptr(), 4 * 4096) };
+    assert!(bytes.iter().all(|&x| x == 0));
     assert_eq!(pages.stats().zero_fills, 1);
     let c = alloc(Gfp::KERNEL | Gfp::ZERO);
     assert_eq!(
