@@ -37,7 +37,13 @@ use crate::{PAGE_SHIFT, REGION_SIZE};
 pub(crate) const PCP_ORDERS: usize = 4;
 
 /// Sets of per-cpu lists per allocator; cpu `c` uses set `c % PCP_SETS`.
-pub const PCP_SETS: usize = 64;
+/// (4 under Miri, whose one cpu is 0, so that tests picking sets explicitly
+/// wrap around quickly and the every-set walks stay cheap.)
+///
+/// ```
+/// assert!(kmem_page::PCP_SETS.is_power_of_two());
+/// ```
+pub const PCP_SETS: usize = if cfg!(miri) { 4 } else { 64 };
 
 /// `pcp->high`: how many blocks of `order` a per-cpu list holds at most
 /// (64 pages' worth).
@@ -375,16 +381,28 @@ impl<S: PageSource> PageAllocator<S> {
         d.set_owner(region as *const Region as usize);
         d.set_private(region.addr_of(idx));
         d.set_flags(0);
-        let mut released = Released::new();
-        if p.lists[o].count >= pcp_high(o) {
-            self.free_pcppages_bulk(&mut p.lists[o], o, pcp_batch(o), &mut released);
-        }
+        let released = if p.lists[o].count >= pcp_high(o) {
+            Some(self.trim_list(&mut p.lists[o], o))
+        } else {
+            None
+        };
         p.lists[o].push_head(d as *const PageDesc as *mut PageDesc);
         p.stats.frees[o] += 1;
         self.usage.sub(1 << o);
         drop(p);
-        self.release_all(&released);
+        if let Some(r) = released {
+            self.release_all(&r);
+        }
         true
+    }
+
+    /// The full-list half of `free_unref_page`: `pcp_batch(o)` of the list's
+    /// coldest blocks back to the buddy lists.
+    #[cold]
+    fn trim_list(&self, list: &mut PcpList, o: usize) -> Released {
+        let mut released = Released::new();
+        self.free_pcppages_bulk(list, o, pcp_batch(o), &mut released);
+        released
     }
 
     /// `free_pcppages_bulk`: gives the `n` coldest blocks of `list` back to
@@ -392,7 +410,6 @@ impl<S: PageSource> PageAllocator<S> {
     /// become wholly free above the watermark are taken out of the zone into
     /// `released` (at most `MAX_RELEASE`; the caller releases them once its
     /// locks are dropped); the bulk free stops early when that is full.
-    #[cold]
     pub(crate) fn free_pcppages_bulk(
         &self,
         list: &mut PcpList,

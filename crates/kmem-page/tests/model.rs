@@ -39,11 +39,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn cases() -> u32 {
-    if cfg!(miri) { 4 } else { 256 }
+    if cfg!(miri) { 3 } else { 256 }
 }
 
 fn max_ops() -> usize {
-    if cfg!(miri) { 24 } else { 300 }
+    if cfg!(miri) { 16 } else { 300 }
 }
 
 proptest! {
