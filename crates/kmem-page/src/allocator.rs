@@ -11,7 +11,6 @@ use crate::desc::PageKind;
 use crate::error::PageError;
 use crate::pcp::{AllSets, PCP_ORDERS, PCP_SETS, PerCpuPages};
 use crate::region::{HUGE_META, Region, RegionKind, SOURCE_META, meta_size};
-use crate::stats::Usage;
 use crate::{Gfp, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE, REGION_SIZE, registry};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -75,9 +74,6 @@ pub struct PageAllocator<S: PageSource = Os> {
     /// The buddy lists and the zone's accounting (`struct zone`). Taken after
     /// a set's lock, never before one.
     pub(crate) zone: Mutex<Zone>,
-    /// Pages handed out now and at most (`pool_stats`). Invariant, whenever
-    /// every lock is held: `used == managed - free - cached + huge pages`.
-    pub(crate) usage: Usage,
     /// The watermark (`Config::keep_free_pages`).
     keep_free: AtomicUsize,
     /// `Config::max_pages`.
@@ -112,7 +108,6 @@ impl<S: PageSource> PageAllocator<S> {
             source,
             pcp: [const { PerCpuPages::new() }; PCP_SETS],
             zone: Mutex::new(Zone::new()),
-            usage: Usage::new(),
             keep_free: AtomicUsize::new(config.keep_free_pages),
             limit: AtomicUsize::new(config.max_pages),
             id: AtomicUsize::new(0),
@@ -293,7 +288,7 @@ impl<S: PageSource> PageAllocator<S> {
                 z.stats.zero_fills += 1;
             }
         }
-        self.usage.add(1 << order);
+        z.used_pages += 1 << order;
         Some((addr, zeroed))
     }
 
@@ -555,7 +550,7 @@ impl<S: PageSource> PageAllocator<S> {
             if !region.desc(idx).claim(kind, PageKind::Tail) {
                 return false;
             }
-            self.usage.sub(1 << order);
+            z.used_pages -= 1 << order;
             if z.give_back(region, idx, order, keep, true) {
                 Self::detach_region(&mut z, region);
                 true
@@ -788,12 +783,13 @@ impl<S: PageSource> PageAllocator<S> {
                 return Err(PageError::NoMemory { order });
             }
             z.huge_pages += npages;
-            self.usage.add(npages);
+            z.used_pages += npages as isize;
+            z.note_peak();
         }
         let fail = |e| {
             let mut z = self.zone.lock();
             z.huge_pages -= npages;
-            self.usage.sub(npages);
+            z.used_pages -= npages as isize;
             z.stats.failures += 1;
             Err(e)
         };
@@ -866,7 +862,7 @@ impl<S: PageSource> PageAllocator<S> {
             let npages = region.npages();
             z.unlink_region(region);
             z.huge_pages -= npages;
-            self.usage.sub(npages);
+            z.used_pages -= npages as isize;
             z.huge_count -= 1;
             z.stats.huge_frees += 1;
             region.desc(0).set_kind(PageKind::Free);
@@ -983,8 +979,9 @@ impl<S: PageSource> PageAllocator<S> {
             return Err("free_pages does not match the lists");
         }
         let cached = Self::check_pcp(&sets)?;
+        let used = sets.iter().map(|p| p.stats.used).sum::<isize>() + z.used_pages;
         if z.free_pages + cached > z.managed_pages
-            || z.managed_pages - z.free_pages - cached + z.huge_pages != self.usage.used()
+            || (z.managed_pages - z.free_pages - cached + z.huge_pages) as isize != used
         {
             return Err("the pages in use do not match managed - free - cached + huge");
         }

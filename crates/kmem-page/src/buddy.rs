@@ -35,6 +35,9 @@ pub(crate) struct Counters {
     pub(crate) huge_frees: u64,
     /// Pages of every huge mapping made since creation.
     pub(crate) huge_pages_total: u64,
+    /// The most pages out of the buddy free lists at once: handed out, held
+    /// on per-cpu lists, or in huge mappings (`pool_stats`'s peak).
+    pub(crate) peak_out: usize,
 }
 
 /// The state a page allocator keeps under its lock (the kernel's `struct zone`).
@@ -59,6 +62,11 @@ pub(crate) struct Zone {
     pub(crate) huge_count: usize,
     /// Free pages on the free lists. Invariant: `sum(nr_free[o] << o) == free_pages`.
     pub(crate) free_pages: usize,
+    /// Pages handed out through the zone itself (blocks above the per-cpu
+    /// orders, huge mappings) minus those freed through it. Invariant, with
+    /// every lock held: `used_pages + sum(set.used) == managed_pages -
+    /// free_pages - cached pages + huge_pages` (the pages in use).
+    pub(crate) used_pages: isize,
     pub(crate) stats: Counters,
 }
 
@@ -88,6 +96,7 @@ impl Zone {
             huge_pages: 0,
             huge_count: 0,
             free_pages: 0,
+            used_pages: 0,
             stats: Counters {
                 allocs: [0; NR_PAGE_ORDERS],
                 frees: [0; NR_PAGE_ORDERS],
@@ -99,6 +108,7 @@ impl Zone {
                 huge_allocs: 0,
                 huge_frees: 0,
                 huge_pages_total: 0,
+                peak_out: 0,
             },
         }
     }
@@ -195,6 +205,7 @@ impl Zone {
             self.push(region.desc(bidx), region, region.addr_of(bidx), j, zeroed);
         }
         self.free_pages -= 1 << order;
+        self.note_peak();
         Some((region, idx, zeroed))
     }
 

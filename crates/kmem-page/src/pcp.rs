@@ -163,6 +163,10 @@ pub(crate) struct PcpCounters {
     pub(crate) zero_fills: u64,
     /// `__GFP_ZERO` allocations from this set whose memory was known zero.
     pub(crate) zero_skips: u64,
+    /// Pages handed out from this set minus pages freed onto it (negative
+    /// when blocks allocated on other sets are freed here). Summed with
+    /// `Zone::used_pages` over every set: the pages in use.
+    pub(crate) used: isize,
 }
 
 /// What a set's lock guards.
@@ -209,6 +213,7 @@ impl PerCpuPages {
                     frees: [0; PCP_ORDERS],
                     zero_fills: 0,
                     zero_skips: 0,
+                    used: 0,
                 },
             }),
         }
@@ -342,7 +347,7 @@ impl<S: PageSource> PageAllocator<S> {
                 p.stats.zero_fills += 1;
             }
         }
-        self.usage.add(1 << o);
+        p.stats.used += 1 << o;
         drop(p);
         Some((region.addr_of(idx), zeroed))
     }
@@ -388,7 +393,7 @@ impl<S: PageSource> PageAllocator<S> {
         };
         p.lists[o].push_head(d as *const PageDesc as *mut PageDesc);
         p.stats.frees[o] += 1;
-        self.usage.sub(1 << o);
+        p.stats.used -= 1 << o;
         drop(p);
         if let Some(r) = released {
             self.release_all(&r);

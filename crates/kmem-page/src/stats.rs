@@ -1,69 +1,38 @@
 //! The seed's `mp_pool_stats` view of a page allocator
-//! ([`PageAllocator::pool_stats`]), and the pages-in-use counter it needs.
-
-use core::sync::atomic::{AtomicUsize, Ordering};
+//! ([`PageAllocator::pool_stats`]), and the peak it needs.
 
 use kmem_platform::PAGE_SIZE;
 use kmem_platform::PageSource;
 use kmem_platform::stats::PoolStats;
 
 use crate::PageAllocator;
+use crate::buddy::Zone;
 use crate::pcp::{AllSets, PCP_ORDERS};
 
-/// Pages handed out now (buddy blocks and huge mappings) and the most at
-/// once, on their own cache line. Changed only while the lock that guards the
-/// pages' state is held (a per-cpu set's lock or the zone lock), so with every
-/// lock held `used` is exact; the peak is exact too (each change raises it).
-#[repr(align(128))]
-pub(crate) struct Usage {
-    /// Pages in use: `managed - free - cached + huge`, whenever every lock is held.
-    used: AtomicUsize,
-    /// The most pages in use at once since creation. Invariant: `peak >= used`
-    /// after every `add`.
-    peak: AtomicUsize,
-}
-
-impl Usage {
-    pub(crate) const fn new() -> Self {
-        Usage {
-            used: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+impl Zone {
+    /// Raises the peak to the pages out of the buddy free lists now, if
+    /// higher. Called under the zone lock whenever pages leave the lists (a
+    /// compare on a path that holds the zone lock anyway; the per-cpu fast
+    /// paths share no counter).
+    #[inline]
+    pub(crate) fn note_peak(&mut self) {
+        let out = self.managed_pages - self.free_pages + self.huge_pages;
+        if out > self.stats.peak_out {
+            self.stats.peak_out = out;
         }
-    }
-
-    /// `n` more pages in use; raises the peak if passed.
-    #[inline(always)]
-    pub(crate) fn add(&self, n: usize) {
-        let u = self.used.fetch_add(n, Ordering::Relaxed) + n;
-        if u > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(u, Ordering::Relaxed);
-        }
-    }
-
-    /// `n` pages no longer in use.
-    #[inline(always)]
-    pub(crate) fn sub(&self, n: usize) {
-        self.used.fetch_sub(n, Ordering::Relaxed);
-    }
-
-    /// Pages in use now.
-    pub(crate) fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-
-    /// The most pages in use at once.
-    pub(crate) fn peak(&self) -> usize {
-        self.peak.load(Ordering::Relaxed)
     }
 }
 
 impl<S: PageSource> PageAllocator<S> {
     /// The seed's `mp_pool_stats` for the page allocator: bytes are whole
     /// blocks (`PAGE_SIZE << order`) and huge mappings (their pages);
-    /// counts are blocks and mappings; `peak_allocated` is exact (a counter
-    /// changed under the lock of each allocation and free; a huge mapping
-    /// counts from the moment it is reserved); `failed_count` is allocations
-    /// that failed.
+    /// counts are blocks and mappings; `failed_count` is allocations that
+    /// failed. `current_allocated` is exact. `peak_allocated` is the most
+    /// pages ever out of the buddy free lists at once — handed out, or held
+    /// on a per-cpu list ready to be, or reserved for a huge mapping — kept
+    /// under the zone lock so that the per-cpu fast paths share no counter:
+    /// at least the true peak, and above it by at most what the per-cpu
+    /// lists held then (`pcp->high`, 64 pages per order, per cpu in use).
     ///
     /// ```
     /// use kmem_page::{Gfp, PageAllocator};
@@ -73,7 +42,9 @@ impl<S: PageSource> PageAllocator<S> {
     /// drop(a);
     /// let s = pages.pool_stats();
     /// assert_eq!((s.allocation_count, s.free_count, s.failed_count), (2, 1, 0));
-    /// assert_eq!((s.total_allocated, s.current_allocated, s.peak_allocated), (5 * 4096, 4 * 4096, 5 * 4096));
+    /// assert_eq!((s.total_allocated, s.current_allocated), (5 * 4096, 4 * 4096));
+    /// // Both allocations refilled a per-cpu list with 16 pages' worth.
+    /// assert_eq!(s.peak_allocated, 32 * 4096);
     /// drop(b);
     /// ```
     pub fn pool_stats(&self) -> PoolStats {
@@ -87,18 +58,20 @@ impl<S: PageSource> PageAllocator<S> {
             allocs += st.allocs[o];
             frees += st.frees[o];
         }
+        let mut used = z.used_pages;
         for p in sets.iter() {
+            used += p.stats.used;
             for o in 0..PCP_ORDERS {
                 pages_total += p.stats.allocs[o] << o;
                 allocs += p.stats.allocs[o];
                 frees += p.stats.frees[o];
             }
         }
-        let used = self.usage.used();
+        let used = used.max(0) as usize;
         PoolStats {
             total_allocated: (pages_total as usize).wrapping_mul(PAGE_SIZE),
             current_allocated: used * PAGE_SIZE,
-            peak_allocated: self.usage.peak().max(used) * PAGE_SIZE,
+            peak_allocated: st.peak_out.max(used) * PAGE_SIZE,
             allocation_count: allocs as usize,
             free_count: frees as usize,
             failed_count: st.failures as usize,
