@@ -308,11 +308,23 @@ impl Zone {
 /// Marks `1 << order` pages from `idx` as one allocated block of `kind`: the
 /// tails first, then the head (published last, with Release).
 pub(crate) fn mark_allocated(region: &Region, idx: usize, order: u32, kind: PageKind) {
+    mark_tails(region, idx, order);
+    mark_head(region, idx, order, kind);
+}
+
+/// Points the tails of the block of `order` at `idx` at their head.
+pub(crate) fn mark_tails(region: &Region, idx: usize, order: u32) {
     for i in 1..(1usize << order) {
         let t = region.desc(idx + i);
         t.set_head_dist(i);
         t.set_kind(PageKind::Tail);
     }
+}
+
+/// Marks the head of a block whose tails already point at it (a block off a
+/// per-cpu list) allocated as `kind`, published last with Release.
+#[inline]
+pub(crate) fn mark_head(region: &Region, idx: usize, order: u32, kind: PageKind) {
     let h = region.desc(idx);
     h.set_order(order);
     h.set_flags(0);

@@ -174,7 +174,8 @@ pub(crate) struct PcpLists {
     /// One list per order. Invariant: a block on list `o` is a `Cached` head
     /// of order `o` whose owner word is its region, whose private word is its
     /// address and whose `FLAG_ZEROED` says whether it is known zero; its other
-    /// pages are `Tail`s. Its links are touched only under this set's lock.
+    /// pages are `Tail`s that point at it (`head_dist`), so that handing it
+    /// out writes the head only. Its links are touched only under this set's lock.
     pub(crate) lists: [PcpList; PCP_ORDERS],
     /// Counters of this set.
     pub(crate) stats: PcpCounters,
@@ -269,6 +270,7 @@ fn rmqueue_bulk(z: &mut Zone, list: &mut PcpList, order: usize) -> usize {
             break;
         };
         let d = region.desc(idx);
+        crate::buddy::mark_tails(region, idx, order as u32);
         make_cached(d, region, idx, order as u32, zeroed);
         list.push_tail(d as *const PageDesc as *mut PageDesc);
         n += 1;
@@ -338,7 +340,7 @@ impl<S: PageSource> PageAllocator<S> {
         };
         let (region, idx) = cached_block(d);
         let zeroed = d.flags() & FLAG_ZEROED != 0;
-        crate::buddy::mark_allocated(region, idx, order, kind);
+        crate::buddy::mark_head(region, idx, order, kind);
         p.stats.allocs[o] += 1;
         if zero {
             if zeroed {
@@ -526,6 +528,13 @@ impl<S: PageSource> PageAllocator<S> {
                     let r = unsafe { &*(owner as *const Region) };
                     if !r.contains(addr) || !r.contains(addr + (crate::PAGE_SIZE << o) - 1) {
                         return Err("a cached block runs outside its region");
+                    }
+                    let idx = r.index_of(addr);
+                    for i in 1..(1usize << o) {
+                        let t = r.desc(idx + i);
+                        if t.kind() != PageKind::Tail || t.head_dist() != i {
+                            return Err("a cached block's tail does not point at its head");
+                        }
                     }
                     n += 1;
                     prev = cur;
