@@ -271,8 +271,8 @@ impl FastBounds {
 /// [`FastBounds`] and leaves with `seq.leave()` (served) or `seq.abort()`
 /// (not served).
 #[inline(always)]
-pub(crate) fn enter(seq: &HitSeq) -> u64 {
-    let w = seq.enter();
+pub(crate) fn enter(seq: &HitSeq) {
+    seq.enter();
     // The owner's half of the asymmetric Dekker protocol: the store above
     // before the bound's load, by a compiler fence, paired with the remote
     // side's `membarrier`. Where that is not available at compile time
@@ -282,7 +282,6 @@ pub(crate) fn enter(seq: &HitSeq) -> u64 {
     } else {
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
     }
-    w
 }
 
 /// After [`remote_barrier`]: waits until the owner is outside the fast-path
@@ -333,24 +332,33 @@ impl ThreadCaches {
     /// this thread; then it runs [`remote_barrier`] and
     /// [`wait_quiescent`](Self::wait_quiescent).
     pub(crate) fn freeze(&self) {
-        self.each_array(|ac| ac.bounds.close());
+        self.each_array(|ac| {
+            // SAFETY: `each_array` passes live arrays; only the atomic field
+            // is borrowed (the owner may be writing the others).
+            unsafe { (*ac).bounds.close() }
+        });
     }
 
     /// The remote thread is done: opens the bounds again (unless
     /// `slow_only`). `lock` is still held.
     pub(crate) fn thaw(&self) {
         if !self.slow_only {
-            self.each_array(|ac| ac.bounds.open(ac.limit));
+            self.each_array(|ac| {
+                // SAFETY: as in `freeze`; `limit` is fixed.
+                unsafe { (*ac).bounds.open((*ac).limit) }
+            });
         }
     }
 
-    /// Runs `f` on every array in this thread's slots.
-    fn each_array(&self, mut f: impl FnMut(&ArrayCache)) {
+    /// Runs `f` on every array in this thread's slots: a raw pointer, never
+    /// a reference to the whole array, whose other fields the owner may be
+    /// writing meanwhile.
+    fn each_array(&self, mut f: impl FnMut(*mut ArrayCache)) {
         for slot in self.slots.iter() {
+            // An array in a slot is live while the slot holds it; the callers
+            // hold `lock` (slots change only under it).
             let ac = slot.load(Ordering::Acquire);
-            // SAFETY: an array in a slot is live while the slot holds it; the
-            // callers hold `lock` (slots change only under it).
-            if let Some(ac) = unsafe { ac.as_ref() } {
+            if !ac.is_null() {
                 f(ac);
             }
         }
@@ -362,8 +370,11 @@ impl ThreadCaches {
     /// are written only under `lock`.
     pub(crate) fn wait_quiescent(&self) {
         self.each_array(|ac| {
-            wait_idle(&ac.stat.allochit);
-            wait_idle(&ac.stat.freehit);
+            // SAFETY: as in `freeze`: only the atomic counters are borrowed.
+            unsafe {
+                wait_idle(&(*ac).stat.allochit);
+                wait_idle(&(*ac).stat.freehit);
+            }
         });
     }
 }
@@ -727,20 +738,20 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
     // SAFETY: an array in our slot is live (it leaves the slot only under our
     // lock with us frozen and outside the fast path, or by us).
     let seq = unsafe { &(*ac).stat.allochit };
-    let w = enter(seq);
+    enter(seq);
     // SAFETY: the array is ours: remote threads touch it only while its
     // bounds are closed and we are outside `enter`/`leave`.
     unsafe {
         let lo = (*ac).bounds.lo.load(Ordering::Acquire);
         let n = (*ac).avail;
         if n <= lo {
-            seq.abort(w);
+            seq.abort();
             return None;
         }
         let e = *ArrayCache::entry(ac, n - 1);
         (*ac).avail = n - 1;
         (*e.state).store(crate::slab::OBJ_ALLOCATED, Ordering::Relaxed);
-        seq.leave(w);
+        seq.leave();
         Some(e.obj)
     }
 }
@@ -779,7 +790,7 @@ pub(crate) fn fast_free(
     }
     // SAFETY: as in `fast_alloc`.
     let seq = unsafe { &(*ac).stat.freehit };
-    let w = enter(seq);
+    enter(seq);
     // SAFETY: the array is ours (as in `fast_alloc`). The memo describes a
     // slab of this cache that is still alive while `slab_gen` is unchanged
     // (slabs bump it before they are destroyed), so its state bytes are live
@@ -791,7 +802,7 @@ pub(crate) fn fast_free(
         let hi = (*ac).bounds.hi.load(Ordering::Acquire);
         let n = (*ac).avail;
         if n >= hi {
-            seq.abort(w);
+            seq.abort();
             return false;
         }
         let st = if slab.is_null() {
@@ -811,7 +822,7 @@ pub(crate) fn fast_free(
                 .map_or(&NOT_ALLOCATED as *const AtomicU8, |(st, _)| st)
         };
         if (*st).load(Ordering::Relaxed) != crate::slab::OBJ_ALLOCATED {
-            seq.abort(w);
+            seq.abort();
             return false;
         }
         (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
@@ -820,7 +831,7 @@ pub(crate) fn fast_free(
             state: st,
         };
         (*ac).avail = n + 1;
-        seq.leave(w);
+        seq.leave();
         true
     }
 }

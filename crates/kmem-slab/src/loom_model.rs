@@ -179,13 +179,13 @@ impl FreezeModel {
     /// The owner's operation: fast path if the bounds are open, else slow
     /// path under the lock.
     pub fn owner_op(&self) {
-        let w = crate::cpu_cache::enter(&self.seq);
+        crate::cpu_cache::enter(&self.seq);
         if self.bounds.lo.load(core::sync::atomic::Ordering::Acquire) == 0 {
             // SAFETY: the protocol gives the owner exclusive access between enter and leave.
             self.data.with_mut(|d| unsafe { *d += 1 });
-            self.seq.leave(w);
+            self.seq.leave();
         } else {
-            self.seq.abort(w);
+            self.seq.abort();
             let _g = self.lock.lock().unwrap();
             // SAFETY: the lock excludes the remote side; the owner is not in its fast path.
             self.data.with_mut(|d| unsafe { *d += 1 });
