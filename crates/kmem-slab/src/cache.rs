@@ -637,7 +637,9 @@ impl CacheInner {
     /// object `addr` starts in slab `s`, whose objects start `colour_off`
     /// bytes into its block, if it starts one. Reads nothing of the slab:
     /// the block is `addr & slab_mask` (slabs are aligned to their size) and
-    /// the state bytes sit at a fixed offset in the management area.
+    /// the state bytes sit at a fixed offset in the management area. One
+    /// multiply and two compares where [`memo_bytes`] allows (every usual
+    /// cache); the others, and pointers that fail, take `resolve_exact`.
     ///
     /// # Safety
     ///
@@ -651,7 +653,31 @@ impl CacheInner {
     ) -> Option<(*const AtomicU8, *const Slab)> {
         let s_mem = (addr & self.slab_mask) + colour_off as usize;
         let off = addr.wrapping_sub(s_mem);
-        let idx = ((off as u64).wrapping_mul(self.recip) >> 32) as usize;
+        let m = (off as u64).wrapping_mul(self.recip);
+        if off < self.memo_bytes && (m as u32) < (self.recip as u32) {
+            // SAFETY: `s` is a live slab of this cache (`num` objects), and
+            // the index is below `num` (see `memo_bytes`).
+            let st = unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) };
+            return Some((st, s));
+        }
+        // SAFETY: passed on.
+        unsafe { self.resolve_exact(s, off) }
+    }
+
+    /// [`resolve_in`](Self::resolve_in) by division: for caches whose
+    /// `memo_bytes` is 0, and to refuse what the fast test refused.
+    ///
+    /// # Safety
+    ///
+    /// As for `resolve_in`; `off` is the address minus the slab's `s_mem`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn resolve_exact(
+        &self,
+        s: *const Slab,
+        off: usize,
+    ) -> Option<(*const AtomicU8, *const Slab)> {
+        let idx = off / self.size as usize;
         if off >= self.slab_bytes || idx * self.size as usize != off {
             return None;
         }
@@ -1444,5 +1470,38 @@ mod tests {
         // (`e = 12704`, 69 * e > recip): refused. Powers of two are exact.
         assert_eq!(super::memo_bytes(60000, 70), 0);
         assert_eq!(super::memo_bytes(65536, 8), 65536 * 8);
+    }
+
+    /// A cache where the one-multiply test is not allowed (`memo_bytes` 0)
+    /// frees by division: every object goes back, double and interior
+    /// frees are refused.
+    #[test]
+    fn caches_without_the_fast_index_test_free_by_division() {
+        let c = super::KmemCache::new("exact", 200, 0).unwrap();
+        // SAFETY: no reference to the descriptor is alive; the field is
+        // read only by frees, none of which runs yet.
+        unsafe { (*c.inner.as_ptr()).memo_bytes = 0 };
+        let n = if cfg!(miri) { 40 } else { 2000 };
+        let ps: std::vec::Vec<_> = (0..n)
+            .map(|_| c.alloc(kmem_page::Gfp::KERNEL).unwrap())
+            .collect();
+        for &p in &ps {
+            // SAFETY: our objects, freed once.
+            unsafe { c.free(p).unwrap() };
+        }
+        let p = ps[n - 1];
+        kmem_platform::diag::capture(|| {
+            // SAFETY: refused frees change nothing.
+            unsafe {
+                assert!(c.free(p).is_err(), "double free refused");
+                let q = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+                assert!(c.free(q.add(8)).is_err(), "interior pointer refused");
+                c.free(q).unwrap();
+            }
+        });
+        let st = c.stats();
+        assert_eq!(st.allocs(), st.frees(), "{st:?}");
+        assert_eq!(st.allocs(), n as u64 + 1);
+        c.check().unwrap();
     }
 }
