@@ -58,7 +58,8 @@ mod stats;
 mod trace;
 
 pub use alloc::{
-    KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kmalloc, kmalloc_aligned, krealloc, ksize,
+    KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kfree_fast, kmalloc, kmalloc_aligned, kmalloc_fast,
+    krealloc, ksize,
     zero_or_null_ptr,
 };
 pub use class::{

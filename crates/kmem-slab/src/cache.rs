@@ -651,17 +651,40 @@ impl CacheInner {
         s: *const Slab,
         colour_off: u32,
     ) -> Option<(*const AtomicU8, *const Slab)> {
+        // SAFETY: passed on.
+        if let Some(st) = unsafe { self.resolve_fast(addr, s, colour_off) } {
+            return Some((st, s));
+        }
+        let off = addr.wrapping_sub((addr & self.slab_mask) + colour_off as usize);
+        // SAFETY: passed on.
+        unsafe { self.resolve_exact(s, off) }
+    }
+
+    /// [`resolve_in`](Self::resolve_in)'s one-multiply test alone: the state
+    /// byte, or `None` if the test does not pass (the pointer is not an
+    /// object's start, or the cache does not allow the test) — then
+    /// `resolve_in` decides.
+    ///
+    /// # Safety
+    ///
+    /// As for `resolve_in`.
+    #[inline(always)]
+    pub(crate) unsafe fn resolve_fast(
+        &self,
+        addr: usize,
+        s: *const Slab,
+        colour_off: u32,
+    ) -> Option<*const AtomicU8> {
         let s_mem = (addr & self.slab_mask) + colour_off as usize;
         let off = addr.wrapping_sub(s_mem);
         let m = (off as u64).wrapping_mul(self.recip);
         if off < self.memo_bytes && (m as u32) < (self.recip as u32) {
             // SAFETY: `s` is a live slab of this cache (`num` objects), and
             // the index is below `num` (see `memo_bytes`).
-            let st = unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) };
-            return Some((st, s));
+            Some(unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) })
+        } else {
+            None
         }
-        // SAFETY: passed on.
-        unsafe { self.resolve_exact(s, off) }
     }
 
     /// [`resolve_in`](Self::resolve_in) by division: for caches whose
@@ -947,6 +970,31 @@ impl KmemCache {
         c.alloc_slow(gfp)
     }
 
+    /// The allocation fast path alone: an object from the calling thread's
+    /// array cache, or `None` when that needs the slow path (empty array,
+    /// none yet, a debug cache, the thread frozen or exiting) — then call
+    /// [`alloc`](Self::alloc). For front ends that keep their own hot path
+    /// free of calls (a function that calls nothing saves no registers):
+    /// the malloc replacement's `malloc`. Raises no trace event (like
+    /// [`alloc_notrace`](Self::alloc_notrace)): such front ends raise their own.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("fast", 32, 0).unwrap();
+    /// let p = match c.alloc_fast() {
+    ///     Some(p) => p,
+    ///     None => c.alloc(kmem_page::Gfp::KERNEL).unwrap(), // the first call fills the array
+    /// };
+    /// unsafe { c.free(p).unwrap() };
+    /// assert!(c.alloc_fast().is_some(), "the array holds objects now");
+    /// # unsafe { c.free(c.alloc(kmem_page::Gfp::KERNEL).unwrap()).unwrap() };
+    /// ```
+    #[inline(always)]
+    pub fn alloc_fast(&self) -> Option<NonNull<u8>> {
+        let p = cpu_cache::fast_alloc(self.inner(), self.id)?;
+        // SAFETY: objects are never at address 0.
+        Some(unsafe { NonNull::new_unchecked(p) })
+    }
+
     /// Allocates a zeroed object (`kmem_cache_zalloc`).
     ///
     /// ```
@@ -1010,7 +1058,7 @@ impl KmemCache {
     #[track_caller]
     pub unsafe fn free_notrace(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
-        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize, ptr::null(), 0) {
+        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
             return Ok(());
         }
         c.free_slow(p.as_ptr() as usize)
@@ -1408,10 +1456,41 @@ pub unsafe fn free_tagged(
     let c = tagged_owner(desc, tag)?;
     let addr = p.as_ptr() as usize;
     let s = desc.private() as *const Slab;
-    if cpu_cache::fast_free(c, c.id, addr, s, desc.aux()) {
+    if cpu_cache::fast_free_in(c, c.id, addr, s, desc.aux()) {
         return Some(Ok(()));
     }
     Some(c.free_slow(addr))
+}
+
+/// [`free_tagged`]'s fast path alone: `true` if `p` was freed into the
+/// calling thread's array; `false` if anything needs more (not a slab of a
+/// cache tagged `tag`, a pointer that fails the one-multiply object test, a
+/// full array, a frozen thread, a debug cache) — then call `free_tagged`,
+/// which decides and reports. Calls nothing, so a caller's hot path that
+/// uses it need not save registers.
+///
+/// ```
+/// let c = kmem_slab::KmemCache::builder("tagged-fast", 64).tag(9).create().unwrap();
+/// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+/// let d = kmem_page::lookup_head(p.as_ptr() as usize).unwrap();
+/// // SAFETY: our object, freed once.
+/// unsafe {
+///     if !kmem_slab::free_tagged_fast(p, d, 9) {
+///         kmem_slab::free_tagged(p, d, 9).unwrap().unwrap();
+///     }
+/// }
+/// ```
+///
+/// # Safety
+///
+/// As for [`free_tagged`].
+#[inline(always)]
+pub unsafe fn free_tagged_fast(p: NonNull<u8>, desc: &kmem_page::PageDesc, tag: u32) -> bool {
+    let Some(c) = tagged_owner(desc, tag) else {
+        return false;
+    };
+    let s = desc.private() as *const Slab;
+    cpu_cache::fast_free_in(c, c.id, p.as_ptr() as usize, s, desc.aux())
 }
 
 /// The object size of the cache owning the slab whose head page descriptor

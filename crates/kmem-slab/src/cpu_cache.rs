@@ -761,20 +761,71 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
 /// check refuses it (no separate null test on the fast path).
 static NOT_ALLOCATED: AtomicU8 = AtomicU8::new(crate::slab::OBJ_FREE);
 
-/// Fast path of `kmem_cache_free`: finds the object's state byte — in
-/// `slab` when the caller found it through the page descriptor already
-/// (kfree; `slab` must then be a live slab of `c` and `colour_off` its
-/// colour offset); else from the memo of the last slab this thread freed
-/// into, or a descriptor lookup (both lock-free) — marks it free and pushes
-/// the object onto the thread's array. `false`: the slow path must do it
-/// (bad pointer, full array, frozen, no array).
+/// Fast path of `kmem_cache_free`: finds the object's state byte from the
+/// memo of the last slab this thread freed into, or a descriptor lookup
+/// (both lock-free), marks it free and pushes the object onto the thread's
+/// array. `false`: the slow path must do it (bad pointer, full array,
+/// frozen, no array).
 #[inline(always)]
-pub(crate) fn fast_free(
+pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
+    // SAFETY: the state byte comes from the memo — which describes a slab of
+    // this cache that is still alive while `slab_gen` is unchanged (slabs
+    // bump it before they are destroyed), so its state bytes are live and
+    // the index is below `num` once the range check passed (see
+    // `cache::memo_bytes` for why the low half of the product tells an
+    // object's start) — or from `memo_miss`: the state byte of an object of
+    // a live slab, or `NOT_ALLOCATED`.
+    unsafe {
+        push_free(c, id, addr, |ac| {
+            let off = addr.wrapping_sub((*ac).memo_s_mem);
+            let m = (off as u64).wrapping_mul(c.recip);
+            if off < c.memo_bytes
+                && (m as u32) < (c.recip as u32)
+                && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
+            {
+                (*ac).memo_state.add((m >> 32) as usize)
+            } else {
+                memo_miss(c, ac, addr)
+            }
+        })
+    }
+}
+
+/// [`fast_free`] for a caller that found the object's slab through its page
+/// descriptor already (kfree): `slab` is a live slab of `c` and `colour_off`
+/// its colour offset. Calls nothing: a pointer that fails the one-multiply
+/// object test goes to the slow path, which decides.
+#[inline(always)]
+pub(crate) fn fast_free_in(
     c: &CacheInner,
     id: u32,
     addr: usize,
     slab: *const crate::slab::Slab,
     colour_off: u32,
+) -> bool {
+    // SAFETY: per the contract, `slab` is a live slab of `c`.
+    unsafe {
+        push_free(c, id, addr, |_| {
+            c.resolve_fast(addr, slab, colour_off)
+                .unwrap_or(&NOT_ALLOCATED)
+        })
+    }
+}
+
+/// The common part of the free fast paths: enters, checks the bound, asks
+/// `state` for the object's state byte (given the thread's array), and if it
+/// says allocated marks it free and pushes the object.
+///
+/// # Safety
+///
+/// `state` returns a live state byte (of an object of `c`, or
+/// `NOT_ALLOCATED`), and is called inside `enter`/`leave`.
+#[inline(always)]
+unsafe fn push_free(
+    c: &CacheInner,
+    id: u32,
+    addr: usize,
+    state: impl FnOnce(*mut ArrayCache) -> *const AtomicU8,
 ) -> bool {
     debug_assert_eq!(id, c.id);
     let t = current_raw();
@@ -791,13 +842,7 @@ pub(crate) fn fast_free(
     // SAFETY: as in `fast_alloc`.
     let seq = unsafe { &(*ac).stat.freehit };
     enter(seq);
-    // SAFETY: the array is ours (as in `fast_alloc`). The memo describes a
-    // slab of this cache that is still alive while `slab_gen` is unchanged
-    // (slabs bump it before they are destroyed), so its state bytes are live
-    // and the index is below `num` once the range check passed (see
-    // `CacheInner::memo_bytes` for why the low half of the product tells an
-    // object's start); `memo_miss` gives the state byte of an object of a
-    // live slab, or `NOT_ALLOCATED`.
+    // SAFETY: the array is ours (as in `fast_alloc`); `state` per the contract.
     unsafe {
         let hi = (*ac).bounds.hi.load(Ordering::Acquire);
         let n = (*ac).avail;
@@ -805,22 +850,7 @@ pub(crate) fn fast_free(
             seq.abort();
             return false;
         }
-        let st = if slab.is_null() {
-            let off = addr.wrapping_sub((*ac).memo_s_mem);
-            let m = (off as u64).wrapping_mul(c.recip);
-            if off < c.memo_bytes
-                && (m as u32) < (c.recip as u32)
-                && (*ac).memo_gen == c.slab_gen.load(Ordering::Acquire)
-            {
-                (*ac).memo_state.add((m >> 32) as usize)
-            } else {
-                memo_miss(c, ac, addr)
-            }
-        } else {
-            // The caller resolved the block already: one more step.
-            c.resolve_in(addr, slab, colour_off)
-                .map_or(&NOT_ALLOCATED as *const AtomicU8, |(st, _)| st)
-        };
+        let st = state(ac);
         if (*st).load(Ordering::Relaxed) != crate::slab::OBJ_ALLOCATED {
             seq.abort();
             return false;
