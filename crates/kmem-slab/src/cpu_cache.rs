@@ -720,10 +720,11 @@ pub(crate) fn with_own_array<R>(c: &CacheInner, f: impl FnOnce(*mut ArrayCache) 
     Some(r)
 }
 
-/// Fast path: pops an object from the calling thread's array cache for `c`.
+/// The calling thread's array cache for cache `id`, if it has one (not
+/// before its first slow path, nor once the thread is exiting), without
+/// creating anything: the first step of both fast paths.
 #[inline(always)]
-pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
-    debug_assert_eq!(id, c.id);
+fn own_array(id: u32) -> Option<*mut ArrayCache> {
     let t = current_raw();
     if (t as usize) <= DEAD {
         return None;
@@ -732,9 +733,14 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
     let t = unsafe { &*t };
     // SAFETY: a live cache's id is below MAX_CACHES.
     let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
-    if ac.is_null() {
-        return None;
-    }
+    (!ac.is_null()).then_some(ac)
+}
+
+/// Fast path: pops an object from the calling thread's array cache for `c`.
+#[inline(always)]
+pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
+    debug_assert_eq!(id, c.id);
+    let ac = own_array(id)?;
     // SAFETY: an array in our slot is live (it leaves the slot only under our
     // lock with us frozen and outside the fast path, or by us).
     let seq = unsafe { &(*ac).stat.allochit };
@@ -828,17 +834,9 @@ unsafe fn push_free(
     state: impl FnOnce(*mut ArrayCache) -> *const AtomicU8,
 ) -> bool {
     debug_assert_eq!(id, c.id);
-    let t = current_raw();
-    if (t as usize) <= DEAD {
+    let Some(ac) = own_array(id) else {
         return false;
-    }
-    // SAFETY: as in `fast_alloc`.
-    let t = unsafe { &*t };
-    // SAFETY: a live cache's id is below MAX_CACHES.
-    let ac = unsafe { t.slots.get_unchecked(id as usize) }.load(Ordering::Relaxed);
-    if ac.is_null() {
-        return false;
-    }
+    };
     // SAFETY: as in `fast_alloc`.
     let seq = unsafe { &(*ac).stat.freehit };
     enter(seq);
