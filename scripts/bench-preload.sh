@@ -87,12 +87,12 @@ for ((r = 1; r <= reps; r++)); do
             name=${names[$i]}
             n=$((n + 1))
             if [ -t 2 ]; then printf '\r[%d/%d] %-8s %-9s' "$n" "$total" "$w" "$name" >&2; fi
-            read -r secs kib code < <("$out/runstat" "$out/$w.$name.out" "${libs[$i]}" "$out/$w" "$threads")
+            read -r secs kib code cpu < <("$out/runstat" "$out/$w.$name.out" "${libs[$i]}" "$out/$w" "$threads")
             sum=$(grep -v '^# ' "$out/$w.$name.out" | head -1)
             if [ "$name" = glibc ] && [ -z "${want[$w]:-}" ]; then want[$w]=$sum; fi
             ok=ok
             if [ "$code" != 0 ]; then ok="FAILED(exit $code)"; fi
-            echo "$w $name $r $secs $kib $ok" >>"$results"
+            echo "$w $name $r $secs $kib $cpu $ok" >>"$results"
             echo "$w $name $sum" >>"$out/sums.txt"
         done
     done
@@ -121,7 +121,8 @@ function fmt_ratio(x) { return sprintf("%.2fx", x) }
 {
     vals[$1 SUBSEP $2 SUBSEP "t"] = vals[$1 SUBSEP $2 SUBSEP "t"] " " $4
     vals[$1 SUBSEP $2 SUBSEP "m"] = vals[$1 SUBSEP $2 SUBSEP "m"] " " $5
-    if ($6 != "ok") failed[$1 SUBSEP $2] = $6
+    vals[$1 SUBSEP $2 SUBSEP "c"] = vals[$1 SUBSEP $2 SUBSEP "c"] " " $6
+    if ($7 != "ok") failed[$1 SUBSEP $2] = $7
 }
 END {
     na = split(names, A, " "); nw = split(workloads, W, " ")
@@ -129,9 +130,10 @@ END {
     for (w = 1; w <= nw; w++) for (a = 1; a <= na; a++) {
         T[W[w], A[a]] = median(W[w] SUBSEP A[a] SUBSEP "t")
         M[W[w], A[a]] = median(W[w] SUBSEP A[a] SUBSEP "m")
+        C[W[w], A[a]] = median(W[w] SUBSEP A[a] SUBSEP "c")
     }
-    for (pass = 1; pass <= 2; pass++) {
-        what = pass == 1 ? "Wall time" : "Peak RSS"
+    for (pass = 1; pass <= 3; pass++) {
+        what = pass == 1 ? "Wall time" : pass == 2 ? "Peak RSS" : "CPU time (user + system, all threads; steadier than wall time when threads wait for each other on a small machine)"
         printf "%s: median of %d runs, %d threads; in brackets the ratio to glibc / to mimalloc (lower is better).\n\n", what, reps, threads
         line = "| workload |"; sep = "|---|"
         for (a = 1; a <= na; a++) { line = line " " A[a] " |"; sep = sep "---|" }
@@ -139,10 +141,10 @@ END {
         for (w = 1; w <= nw; w++) {
             line = "| " W[w] " |"
             for (a = 1; a <= na; a++) {
-                x = pass == 1 ? T[W[w], A[a]] : M[W[w], A[a]]
-                g = pass == 1 ? T[W[w], "glibc"] : M[W[w], "glibc"]
-                mi = hasmi ? (pass == 1 ? T[W[w], "mimalloc"] : M[W[w], "mimalloc"]) : 0
-                cell = pass == 1 ? sprintf("%.3f s", x) : sprintf("%.1f MiB", x / 1024)
+                x = pass == 1 ? T[W[w], A[a]] : pass == 2 ? M[W[w], A[a]] : C[W[w], A[a]]
+                g = pass == 1 ? T[W[w], "glibc"] : pass == 2 ? M[W[w], "glibc"] : C[W[w], "glibc"]
+                mi = hasmi ? (pass == 1 ? T[W[w], "mimalloc"] : pass == 2 ? M[W[w], "mimalloc"] : C[W[w], "mimalloc"]) : 0
+                cell = pass == 2 ? sprintf("%.1f MiB", x / 1024) : sprintf("%.3f s", x)
                 if (A[a] != "glibc") {
                     cell = cell " (" fmt_ratio(x / g)
                     if (hasmi && A[a] != "mimalloc") cell = cell " / " fmt_ratio(x / mi)
@@ -158,9 +160,9 @@ END {
         for (a = 1; a <= na; a++) {
             sg = 0; sm = 0
             for (w = 1; w <= nw; w++) {
-                x = pass == 1 ? T[W[w], A[a]] : M[W[w], A[a]]
-                g = pass == 1 ? T[W[w], "glibc"] : M[W[w], "glibc"]
-                mi = hasmi ? (pass == 1 ? T[W[w], "mimalloc"] : M[W[w], "mimalloc"]) : 1
+                x = pass == 1 ? T[W[w], A[a]] : pass == 2 ? M[W[w], A[a]] : C[W[w], A[a]]
+                g = pass == 1 ? T[W[w], "glibc"] : pass == 2 ? M[W[w], "glibc"] : C[W[w], "glibc"]
+                mi = hasmi ? (pass == 1 ? T[W[w], "mimalloc"] : pass == 2 ? M[W[w], "mimalloc"] : C[W[w], "mimalloc"]) : 1
                 sg += log(x / g); sm += log(x / mi)
             }
             if (A[a] == "glibc") cell = "1.00x"
@@ -177,7 +179,7 @@ END {
     for (a = 1; a <= na; a++) {
         if (A[a] == "glibc") continue
         printf "- %s: %.2fx the speed of glibc (geomean time)", A[a], 1 / gm[1, A[a], "g"]
-        if (hasmi && A[a] != "mimalloc") printf "; time %.2fx mimalloc'\''s; peak RSS %.2fx mimalloc'\''s", gm[1, A[a], "m"], gm[2, A[a], "m"]
+        if (hasmi && A[a] != "mimalloc") printf "; time %.2fx mimalloc'\''s; peak RSS %.2fx mimalloc'\''s; CPU time %.2fx glibc'\''s, %.2fx mimalloc'\''s", gm[1, A[a], "m"], gm[2, A[a], "m"], gm[3, A[a], "g"], gm[3, A[a], "m"]
         if (A[a] == "kmem" && hasmi) {
             printf " — issue 4 targets (>= 1.5x glibc, <= 1.10x mimalloc time, <= 1.2x mimalloc RSS): %s",
                 (1 / gm[1, "kmem", "g"] >= 1.5 && gm[1, "kmem", "m"] <= 1.10 && gm[2, "kmem", "m"] <= 1.2) ? "met" : "not met"

@@ -14,7 +14,7 @@ use kmem_page::{BlockRef, Gfp, MAX_PAGE_ORDER, PageKind};
 use kmem_platform::kmem_report;
 
 use crate::KmallocError;
-use crate::caches::{KMALLOC_TAG, caches};
+use crate::caches::{KMALLOC_TAG, caches, caches_if_ready};
 use crate::class::{
     KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, get_order, size_class, size_class_aligned,
 };
@@ -116,6 +116,27 @@ fn kmalloc_notrace(size: usize, gfp: Gfp) -> Result<NonNull<u8>, KmallocError> {
             .map_err(|_| KmallocError::NoMemory { size });
     }
     kmalloc_large(size, gfp)
+}
+
+/// [`kmalloc`]'s fast path alone: an object of the class for `size` from
+/// the calling thread's array cache, or `None` for anything more (a size of
+/// 0 or above the classes, the caches not made yet, an empty array, a debug
+/// cache) — then call [`kmalloc`]. It calls nothing, so a hot path built on
+/// it (the malloc replacement's `malloc`) saves no registers; it raises no
+/// trace event (callers that trace go through `kmalloc`).
+///
+/// ```
+/// use kmem_kmalloc::{kfree, kmalloc, kmalloc_fast};
+/// let p = kmalloc_fast(100).map_or_else(|| kmalloc(100, kmem_page::Gfp::KERNEL), Ok).unwrap();
+/// unsafe { kfree(p.as_ptr()).unwrap() };
+/// assert!(kmalloc_fast(0).is_none());
+/// ```
+#[inline(always)]
+pub fn kmalloc_fast(size: usize) -> Option<NonNull<u8>> {
+    if size.wrapping_sub(1) >= KMALLOC_MAX_CACHE_SIZE || cfg!(feature = "trace") {
+        return None;
+    }
+    caches_if_ready()?[size_class(size)].alloc_fast()
 }
 
 /// Zero, or above the classes.
@@ -257,6 +278,45 @@ pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
     }
     // SAFETY: passed on.
     unsafe { kfree_slow(addr) }
+}
+
+/// [`kfree`]'s fast path alone: `true` if `p` was an object at the start of
+/// an order-0..n slab page of a kmalloc cache and went onto the calling
+/// thread's array; `false` for anything more (NULL or `ZERO_SIZE_PTR`, a
+/// later page of a slab, a large block, a full array, a debug cache, a bad
+/// pointer) — then call [`kfree`], which frees or refuses and reports. It
+/// calls nothing, so a hot path built on it (the malloc replacement's `free`)
+/// saves no registers; no trace event.
+///
+/// ```
+/// use kmem_kmalloc::{kfree, kfree_fast, kmalloc};
+/// let p = kmalloc(64, kmem_page::Gfp::KERNEL).unwrap();
+/// unsafe {
+///     if !kfree_fast(p.as_ptr()) {
+///         kfree(p.as_ptr()).unwrap();
+///     }
+///     assert!(!kfree_fast(p.as_ptr()), "a double free is left to kfree");
+///     assert!(kfree(p.as_ptr()).is_err());
+/// }
+/// ```
+///
+/// # Safety
+///
+/// As for [`kfree`].
+#[inline(always)]
+pub unsafe fn kfree_fast(p: *const u8) -> bool {
+    let addr = p as usize;
+    if addr <= ZERO_SIZE_PTR as usize || cfg!(feature = "trace") {
+        return false;
+    }
+    match kmem_page::lookup_head(addr) {
+        // SAFETY: `addr` is non-null; the cache refuses anything that is not
+        // an allocated object of it; the caller gives it up.
+        Some(d) => unsafe {
+            kmem_slab::free_tagged_fast(NonNull::new_unchecked(addr as *mut u8), d, KMALLOC_TAG)
+        },
+        None => false,
+    }
 }
 
 /// The rest of `kfree`: an object in a slab's later page, a large block, or

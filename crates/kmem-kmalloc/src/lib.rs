@@ -58,8 +58,8 @@ mod stats;
 mod trace;
 
 pub use alloc::{
-    KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kmalloc, kmalloc_aligned, krealloc, ksize,
-    zero_or_null_ptr,
+    KMALLOC_MAX_ALIGN, ZERO_SIZE_PTR, cache_name, kfree, kfree_fast, kmalloc, kmalloc_aligned,
+    kmalloc_fast, krealloc, ksize, zero_or_null_ptr,
 };
 pub use class::{
     KMALLOC_ALIGN, KMALLOC_MAX_CACHE_SIZE, KMALLOC_NAMES, KMALLOC_SIZES, NR_KMALLOC_CLASSES,

@@ -98,7 +98,27 @@ c_entry! {
 
 /// `malloc` called from the C return address `ret` (the debug checks' call
 /// site; see `kmem_capi::caller`).
+///
+/// The hot path is kmalloc's fast path alone, which calls nothing, so this
+/// function saves no registers when it hits; everything else is one tail
+/// call. A debug cache has no per-thread array, so with debug checks on its
+/// allocations always reach `malloc_slow`, which records the call site.
 unsafe extern "C" fn malloc_from(size: usize, ret: usize) -> *mut c_void {
+    if let Some(p) = km::kmalloc_fast(size) {
+        return p.as_ptr().cast();
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { malloc_slow(size, ret) }
+}
+
+/// The rest of `malloc`: kmalloc's slow paths, with the C call site known.
+///
+/// # Safety
+///
+/// As for `malloc`.
+#[cold]
+#[inline(never)]
+unsafe fn malloc_slow(size: usize, ret: usize) -> *mut c_void {
     // SAFETY: the caller's contract, passed on.
     kmem_slab::debug::with_caller(ret, || unsafe { malloc_imp(size) })
 }
@@ -125,7 +145,27 @@ c_entry! {
 
 /// `free` called from the C return address `ret` (the debug checks' call
 /// site; see `kmem_capi::caller`).
+///
+/// As `malloc_from`: kfree's fast path alone, then one tail call for
+/// everything else (NULL, large blocks, bad pointers — refused and reported
+/// there — and frees into debug caches, which record the call site).
 unsafe extern "C" fn free_from(p: *mut c_void, ret: usize) {
+    // SAFETY: C's contract; anything but a valid object is left to `free_slow`.
+    if unsafe { km::kfree_fast(p.cast()) } {
+        return;
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { free_slow(p, ret) }
+}
+
+/// The rest of `free`, with the C call site known.
+///
+/// # Safety
+///
+/// As for `free`.
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(p: *mut c_void, ret: usize) {
     // SAFETY: the caller's contract, passed on.
     kmem_slab::debug::with_caller(ret, || unsafe { free_imp(p) })
 }

@@ -49,6 +49,32 @@ impl Ctor {
     }
 }
 
+/// The `memo_bytes` of a cache of `num` objects of `size` bytes: the
+/// slab's `num * size` if, with `recip = ceil(2^32 / size)`, every offset
+/// `off < num * size` satisfies
+///
+/// * `(off * recip) >> 32 == off / size` (the index), and
+/// * `(off * recip) mod 2^32 < recip` exactly when `off % size == 0`
+///
+/// (so one multiply and one compare find the index and refuse interior
+/// pointers); else 0. Proof: write `size * recip = 2^32 + e` (`0 <= e <
+/// size`) and `off = q * size + r`; then `off * recip = q * 2^32 + q * e + r *
+/// recip`. The low half is `L = q * e + r * recip` as long as `L < 2^32`; for
+/// `r = 0` it is `q * e`, below `recip` if `(num - 1) * e < recip`; for `r >=
+/// 1` it is at least `recip`. Both conditions are checked here with
+/// `q <= num - 1`, `r <= size - 1`.
+pub(crate) fn memo_bytes(size: usize, num: usize) -> usize {
+    let size = size as u128;
+    let recip = (1u128 << 32).div_ceil(size);
+    let e = size * recip - (1u128 << 32);
+    let q = (num as u128).saturating_sub(1);
+    if recip < (1 << 32) && q * e < recip && q * e + (size - 1) * recip < (1 << 32) {
+        num * size as usize
+    } else {
+        0
+    }
+}
+
 /// A cache's descriptor (Linux `struct kmem_cache`), in a page block of its
 /// own page allocator, followed by the shared array and the constructor.
 #[repr(C)]
@@ -67,6 +93,11 @@ pub(crate) struct CacheInner {
     pub(crate) order: u32,
     /// Bytes of a slab's objects: `num * size`.
     pub(crate) slab_bytes: usize,
+    /// `slab_bytes` where the free fast path may tell an object's start by the
+    /// low half of `offset * recip` alone ([`memo_bytes`]), else 0 (no offset
+    /// passes: such caches — objects of tens of KiB — check every free
+    /// through the page descriptor). Fixed.
+    pub(crate) memo_bytes: usize,
     /// `!(slab block size - 1)`: a slab's block address from any address in it
     /// (blocks are aligned to their size).
     pub(crate) slab_mask: usize,
@@ -472,6 +503,7 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
                 num: g.num as u32,
                 order: g.order,
                 slab_bytes: g.num * g.size,
+                memo_bytes: memo_bytes(g.size, g.num),
                 slab_mask: !((PAGE_SIZE << g.order) - 1),
                 slab_gen: AtomicUsize::new(1),
                 limit: g.limit,
@@ -605,7 +637,9 @@ impl CacheInner {
     /// object `addr` starts in slab `s`, whose objects start `colour_off`
     /// bytes into its block, if it starts one. Reads nothing of the slab:
     /// the block is `addr & slab_mask` (slabs are aligned to their size) and
-    /// the state bytes sit at a fixed offset in the management area.
+    /// the state bytes sit at a fixed offset in the management area. One
+    /// multiply and two compares where [`memo_bytes`] allows (every usual
+    /// cache); the others, and pointers that fail, take `resolve_exact`.
     ///
     /// # Safety
     ///
@@ -617,9 +651,56 @@ impl CacheInner {
         s: *const Slab,
         colour_off: u32,
     ) -> Option<(*const AtomicU8, *const Slab)> {
+        // SAFETY: passed on.
+        if let Some(st) = unsafe { self.resolve_fast(addr, s, colour_off) } {
+            return Some((st, s));
+        }
+        let off = addr.wrapping_sub((addr & self.slab_mask) + colour_off as usize);
+        // SAFETY: passed on.
+        unsafe { self.resolve_exact(s, off) }
+    }
+
+    /// [`resolve_in`](Self::resolve_in)'s one-multiply test alone: the state
+    /// byte, or `None` if the test does not pass (the pointer is not an
+    /// object's start, or the cache does not allow the test) — then
+    /// `resolve_in` decides.
+    ///
+    /// # Safety
+    ///
+    /// As for `resolve_in`.
+    #[inline(always)]
+    pub(crate) unsafe fn resolve_fast(
+        &self,
+        addr: usize,
+        s: *const Slab,
+        colour_off: u32,
+    ) -> Option<*const AtomicU8> {
         let s_mem = (addr & self.slab_mask) + colour_off as usize;
         let off = addr.wrapping_sub(s_mem);
-        let idx = ((off as u64).wrapping_mul(self.recip) >> 32) as usize;
+        let m = (off as u64).wrapping_mul(self.recip);
+        if off < self.memo_bytes && (m as u32) < (self.recip as u32) {
+            // SAFETY: `s` is a live slab of this cache (`num` objects), and
+            // the index is below `num` (see `memo_bytes`).
+            Some(unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) })
+        } else {
+            None
+        }
+    }
+
+    /// [`resolve_in`](Self::resolve_in) by division: for caches whose
+    /// `memo_bytes` is 0, and to refuse what the fast test refused.
+    ///
+    /// # Safety
+    ///
+    /// As for `resolve_in`; `off` is the address minus the slab's `s_mem`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn resolve_exact(
+        &self,
+        s: *const Slab,
+        off: usize,
+    ) -> Option<(*const AtomicU8, *const Slab)> {
+        let idx = off / self.size as usize;
         if off >= self.slab_bytes || idx * self.size as usize != off {
             return None;
         }
@@ -713,7 +794,7 @@ impl CacheInner {
                     if refill {
                         st.allocmiss.inc()
                     } else {
-                        st.allochit.inc()
+                        st.allochit.count()
                     }
                     Some(e.obj)
                 }
@@ -767,7 +848,7 @@ impl CacheInner {
                     self.flusharray(ac, &mut destroy);
                     (*ac).stat.freemiss.inc();
                 } else {
-                    (*ac).stat.freehit.inc();
+                    (*ac).stat.freehit.count();
                 }
                 *ArrayCache::entry(ac, (*ac).avail) = e;
                 (*ac).avail += 1;
@@ -889,6 +970,31 @@ impl KmemCache {
         c.alloc_slow(gfp)
     }
 
+    /// The allocation fast path alone: an object from the calling thread's
+    /// array cache, or `None` when that needs the slow path (empty array,
+    /// none yet, a debug cache, the thread frozen or exiting) — then call
+    /// [`alloc`](Self::alloc). For front ends that keep their own hot path
+    /// free of calls (a function that calls nothing saves no registers):
+    /// the malloc replacement's `malloc`. Raises no trace event (like
+    /// [`alloc_notrace`](Self::alloc_notrace)): such front ends raise their own.
+    ///
+    /// ```
+    /// let c = kmem_slab::KmemCache::new("fast", 32, 0).unwrap();
+    /// let p = match c.alloc_fast() {
+    ///     Some(p) => p,
+    ///     None => c.alloc(kmem_page::Gfp::KERNEL).unwrap(), // the first call fills the array
+    /// };
+    /// unsafe { c.free(p).unwrap() };
+    /// assert!(c.alloc_fast().is_some(), "the array holds objects now");
+    /// # unsafe { c.free(c.alloc(kmem_page::Gfp::KERNEL).unwrap()).unwrap() };
+    /// ```
+    #[inline(always)]
+    pub fn alloc_fast(&self) -> Option<NonNull<u8>> {
+        let p = cpu_cache::fast_alloc(self.inner(), self.id)?;
+        // SAFETY: objects are never at address 0.
+        Some(unsafe { NonNull::new_unchecked(p) })
+    }
+
     /// Allocates a zeroed object (`kmem_cache_zalloc`).
     ///
     /// ```
@@ -952,7 +1058,7 @@ impl KmemCache {
     #[track_caller]
     pub unsafe fn free_notrace(&self, p: NonNull<u8>) -> Result<(), SlabError> {
         let c = self.inner();
-        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize, ptr::null(), 0) {
+        if cpu_cache::fast_free(c, self.id, p.as_ptr() as usize) {
             return Ok(());
         }
         c.free_slow(p.as_ptr() as usize)
@@ -1350,10 +1456,41 @@ pub unsafe fn free_tagged(
     let c = tagged_owner(desc, tag)?;
     let addr = p.as_ptr() as usize;
     let s = desc.private() as *const Slab;
-    if cpu_cache::fast_free(c, c.id, addr, s, desc.aux()) {
+    if cpu_cache::fast_free_in(c, c.id, addr, s, desc.aux()) {
         return Some(Ok(()));
     }
     Some(c.free_slow(addr))
+}
+
+/// [`free_tagged`]'s fast path alone: `true` if `p` was freed into the
+/// calling thread's array; `false` if anything needs more (not a slab of a
+/// cache tagged `tag`, a pointer that fails the one-multiply object test, a
+/// full array, a frozen thread, a debug cache) — then call `free_tagged`,
+/// which decides and reports. Calls nothing, so a caller's hot path that
+/// uses it need not save registers.
+///
+/// ```
+/// let c = kmem_slab::KmemCache::builder("tagged-fast", 64).tag(9).create().unwrap();
+/// let p = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+/// let d = kmem_page::lookup_head(p.as_ptr() as usize).unwrap();
+/// // SAFETY: our object, freed once.
+/// unsafe {
+///     if !kmem_slab::free_tagged_fast(p, d, 9) {
+///         kmem_slab::free_tagged(p, d, 9).unwrap().unwrap();
+///     }
+/// }
+/// ```
+///
+/// # Safety
+///
+/// As for [`free_tagged`].
+#[inline(always)]
+pub unsafe fn free_tagged_fast(p: NonNull<u8>, desc: &kmem_page::PageDesc, tag: u32) -> bool {
+    let Some(c) = tagged_owner(desc, tag) else {
+        return false;
+    };
+    let s = desc.private() as *const Slab;
+    cpu_cache::fast_free_in(c, c.id, p.as_ptr() as usize, s, desc.aux())
 }
 
 /// The object size of the cache owning the slab whose head page descriptor
@@ -1370,4 +1507,80 @@ pub unsafe fn free_tagged(
 #[inline]
 pub fn tagged_object_size(desc: &kmem_page::PageDesc, tag: u32) -> Option<usize> {
     tagged_owner(desc, tag).map(|c| c.object_size as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Wherever `memo_bytes` allows the low-half test, it agrees with
+    /// division at every offset of the slab (index, and start-or-interior).
+    #[test]
+    fn memo_bytes_agrees_with_division() {
+        let mut allowed = 0;
+        for size in (8..=512)
+            .step_by(8)
+            .chain([576, 704, 1000, 1024, 2048, 3000, 4096, 8192])
+        {
+            for num in [1usize, 2, 7, 15, 32, 63, 64, 120, 512] {
+                let mb = super::memo_bytes(size, num);
+                if mb == 0 {
+                    continue;
+                }
+                allowed += 1;
+                assert_eq!(mb, size * num);
+                let recip = (1u64 << 32).div_ceil(size as u64);
+                let limit = if cfg!(miri) { size * 2 } else { mb };
+                for off in 0..limit {
+                    let m = (off as u64).wrapping_mul(recip);
+                    assert_eq!(
+                        (m >> 32) as usize,
+                        off / size,
+                        "size {size} num {num} off {off}"
+                    );
+                    assert_eq!(
+                        (m as u32) < (recip as u32),
+                        off % size == 0,
+                        "size {size} num {num} off {off}"
+                    );
+                }
+            }
+        }
+        assert!(allowed > 500, "the usual caches qualify ({allowed})");
+        // Large objects of a size with a rounding error: 70 of 60000 bytes
+        // (`e = 12704`, 69 * e > recip): refused. Powers of two are exact.
+        assert_eq!(super::memo_bytes(60000, 70), 0);
+        assert_eq!(super::memo_bytes(65536, 8), 65536 * 8);
+    }
+
+    /// A cache where the one-multiply test is not allowed (`memo_bytes` 0)
+    /// frees by division: every object goes back, double and interior
+    /// frees are refused.
+    #[test]
+    fn caches_without_the_fast_index_test_free_by_division() {
+        let c = super::KmemCache::new("exact", 200, 0).unwrap();
+        // SAFETY: no reference to the descriptor is alive; the field is
+        // read only by frees, none of which runs yet.
+        unsafe { (*c.inner.as_ptr()).memo_bytes = 0 };
+        let n = if cfg!(miri) { 40 } else { 2000 };
+        let ps: std::vec::Vec<_> = (0..n)
+            .map(|_| c.alloc(kmem_page::Gfp::KERNEL).unwrap())
+            .collect();
+        for &p in &ps {
+            // SAFETY: our objects, freed once.
+            unsafe { c.free(p).unwrap() };
+        }
+        let p = ps[n - 1];
+        kmem_platform::diag::capture(|| {
+            // SAFETY: refused frees change nothing.
+            unsafe {
+                assert!(c.free(p).is_err(), "double free refused");
+                let q = c.alloc(kmem_page::Gfp::KERNEL).unwrap();
+                assert!(c.free(q.add(8)).is_err(), "interior pointer refused");
+                c.free(q).unwrap();
+            }
+        });
+        let st = c.stats();
+        assert_eq!(st.allocs(), st.frees(), "{st:?}");
+        assert_eq!(st.allocs(), n as u64 + 1);
+        c.check().unwrap();
+    }
 }

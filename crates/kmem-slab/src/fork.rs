@@ -57,7 +57,7 @@ pub fn fork_prepare() {
     for t in thread_list().iter() {
         lock_api::RawMutex::lock(&t.lock);
         if !ptr::eq(t, me) {
-            t.flags.freeze();
+            t.freeze();
             others = true;
         }
     }
@@ -66,7 +66,7 @@ pub fn fork_prepare() {
     }
     for t in thread_list().iter() {
         if !ptr::eq(t, me) {
-            t.flags.wait_quiescent();
+            t.wait_quiescent();
         }
     }
     for_each_inner_lock(lock_api::RawMutex::lock);
@@ -86,7 +86,7 @@ pub unsafe fn fork_parent() {
         let me = cpu_cache::current_raw();
         for t in thread_list().iter() {
             if !ptr::eq(t, me) {
-                t.flags.thaw();
+                t.thaw();
             }
             lock_api::RawMutex::unlock(&t.lock);
         }
@@ -111,7 +111,7 @@ pub unsafe fn fork_child() {
         let me = cpu_cache::current_raw();
         for t in thread_list().iter() {
             if !ptr::eq(t, me) {
-                t.flags.thaw();
+                t.thaw();
             }
             t.lock.reset();
         }

@@ -113,7 +113,7 @@ pub mod loom_model;
 pub use backend::SlabPages;
 pub use cache::{
     CacheBuilder, CacheGeometry, KmemCache, MAX_OBJECT_SIZE, NAME_MAX, SLAB_MAX_ORDER,
-    SLAB_OBJ_MAX_NUM, destroy_raw, free_tagged, tagged_object_size,
+    SLAB_OBJ_MAX_NUM, destroy_raw, free_tagged, free_tagged_fast, tagged_object_size,
 };
 pub use cpu_cache::MAX_CACHES;
 pub use error::SlabError;

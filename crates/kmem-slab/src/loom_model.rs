@@ -10,8 +10,9 @@ use kmem_page::{Config, Gfp, PageAllocator};
 use kmem_platform::TestPlatform;
 
 use crate::KmemCache;
-use crate::cpu_cache::{ArrayCache, FreezeFlags};
+use crate::cpu_cache::{ArrayCache, FastBounds};
 use crate::node::DestroyList;
+use crate::stats::HitSeq;
 
 static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
     TestPlatform::new(),
@@ -51,6 +52,7 @@ impl Model {
         // SAFETY: a fresh array of at least `limit` entries.
         unsafe {
             (*ac).limit = limit;
+            (*ac).bounds.open(limit);
             (*ac).batchcount = batch;
         }
         Local { m: self, ac }
@@ -149,9 +151,12 @@ impl Drop for Local<'_> {
 }
 
 /// The freeze protocol between an owner (fast path without locks) and a
-/// remote thread, over data that loom checks for unsynchronised access.
+/// remote thread, over data that loom checks for unsynchronised access: the
+/// owner's busy mark is a hit counter ([`HitSeq`]), the remote side's switch
+/// the bounds ([`FastBounds`]), as on a real array cache.
 pub struct FreezeModel {
-    flags: FreezeFlags,
+    seq: HitSeq,
+    bounds: FastBounds,
     lock: loom::sync::Mutex<()>,
     data: loom::cell::UnsafeCell<u32>,
 }
@@ -162,7 +167,8 @@ unsafe impl Sync for FreezeModel {}
 impl Default for FreezeModel {
     fn default() -> Self {
         FreezeModel {
-            flags: FreezeFlags::new(false),
+            seq: HitSeq::new(),
+            bounds: FastBounds::new(1),
             lock: loom::sync::Mutex::new(()),
             data: loom::cell::UnsafeCell::new(0),
         }
@@ -170,28 +176,36 @@ impl Default for FreezeModel {
 }
 
 impl FreezeModel {
-    /// The owner's operation: fast path if not frozen, else slow path under the lock.
+    /// The owner's operation: fast path if the bounds are open, else slow
+    /// path under the lock.
     pub fn owner_op(&self) {
-        if self.flags.enter() {
+        crate::cpu_cache::enter(&self.seq);
+        if self.bounds.lo.load(core::sync::atomic::Ordering::Acquire) == 0 {
             // SAFETY: the protocol gives the owner exclusive access between enter and leave.
             self.data.with_mut(|d| unsafe { *d += 1 });
-            self.flags.leave();
+            self.seq.leave();
         } else {
+            self.seq.abort();
             let _g = self.lock.lock().unwrap();
             // SAFETY: the lock excludes the remote side; the owner is not in its fast path.
             self.data.with_mut(|d| unsafe { *d += 1 });
         }
     }
 
-    /// The remote operation: lock, freeze, barrier, wait, work, thaw.
+    /// The remote operation: lock, close, barrier, wait, work, open.
     pub fn remote_op(&self) {
         let _g = self.lock.lock().unwrap();
-        self.flags.freeze();
+        self.bounds.close();
         crate::cpu_cache::remote_barrier();
-        self.flags.wait_quiescent();
+        crate::cpu_cache::wait_idle(&self.seq);
         // SAFETY: the owner is frozen and outside its fast path.
         self.data.with_mut(|d| unsafe { *d += 100 });
-        self.flags.thaw();
+        self.bounds.open(1);
+    }
+
+    /// Hits the owner's fast path counted.
+    pub fn hits(&self) -> u64 {
+        self.seq.get()
     }
 
     /// The data's final value.

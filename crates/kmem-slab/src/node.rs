@@ -191,7 +191,7 @@ impl CacheInner {
         // SAFETY: per the contract; the node lock is held (`&mut NodeLists`).
         unsafe {
             let mut batch = (*ac).batchcount;
-            if (*ac).touched == 0 && batch > BATCHREFILL_LIMIT {
+            if !ArrayCache::is_touched(ac) && batch > BATCHREFILL_LIMIT {
                 batch = BATCHREFILL_LIMIT;
             }
             if !n.shared.is_null() {

@@ -14,6 +14,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cpu_cache::ArrayCache;
 use crate::list::CACHES;
 use crate::node::DestroyList;
 
@@ -48,8 +49,8 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                     if (*ac).avail == 0 {
                         continue;
                     }
-                    if (*ac).touched != 0 {
-                        (*ac).touched = 0;
+                    if ArrayCache::is_touched(ac) {
+                        ArrayCache::clear_touched(ac);
                         continue;
                     }
                     let mut n = c.node.lists.lock();
@@ -64,8 +65,8 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                 // SAFETY: the shared array is ours under the node lock.
                 unsafe {
                     if !sh.is_null() && (*sh).avail > 0 {
-                        if (*sh).touched != 0 {
-                            (*sh).touched = 0;
+                        if ArrayCache::is_touched(sh) {
+                            ArrayCache::clear_touched(sh);
                         } else {
                             objects +=
                                 c.drain_array_locked(&mut n, sh, false, &mut destroy) as usize;

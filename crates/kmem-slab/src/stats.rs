@@ -9,8 +9,11 @@
 //!   with a relaxed load and a relaxed store (no read-modify-write, no lock:
 //!   on x86-64 the same `mov`/`add`/`mov` a plain `u64` would compile to). A
 //!   hit is an operation the thread's array served by itself: the fast paths
-//!   count it in one line, the slow paths count an operation that found its
+//!   count it, the slow paths count an operation that found its
 //!   array non-empty (allocation) or not full (free) — Linux's definitions.
+//!   The two hit counters are [`HitSeq`] words that are also the fast path's
+//!   "inside an operation" marker of the freeze protocol (odd while inside),
+//!   so one store on entry and one on exit both mark and count.
 //!   A miss is one that had to go to the node: a refill from the shared
 //!   array or the slabs, a flush of a full array, or (a thread that has no
 //!   arrays: exiting, or out of memory for one) the node directly.
@@ -67,13 +70,91 @@ impl CpuCounter {
     }
 }
 
+/// A hit counter that is also the fast path's busy mark (a sequence word):
+/// `2 * hits + busy`. Written only by the owning thread (relaxed load +
+/// store, no read-modify-write); read by the statistics and by a remote
+/// thread of the freeze protocol, which waits until it is even (the owner is
+/// outside its fast path; see `cpu_cache`).
+///
+/// One operation on the fast path: [`enter`](Self::enter) (odd), then either
+/// [`leave`](Self::leave) (even again, one hit more) or
+/// [`abort`](Self::abort) (even again, nothing counted).
+#[repr(transparent)]
+pub(crate) struct HitSeq(crate::sync::AtomicU64);
+
+impl HitSeq {
+    pub(crate) fn new() -> Self {
+        HitSeq(crate::sync::AtomicU64::new(0))
+    }
+
+    #[inline(always)]
+    fn add(&self, d: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(d),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The owner enters a fast-path operation (the word becomes odd). The
+    /// caller orders this store before its load of the bounds.
+    ///
+    /// Each of `enter`, `leave` and `abort` reads the word back instead of
+    /// keeping it in a register: on x86-64 each compiles to one `inc`/`dec`
+    /// of memory, and the pair loop measured 60 instructions and 11.6
+    /// cycles this way against 66 and 12.3 with the value kept in a register.
+    #[inline(always)]
+    pub(crate) fn enter(&self) {
+        self.add(1);
+    }
+
+    /// The owner leaves having served the operation: even, one hit more.
+    /// A release store: everything the operation wrote is visible to a
+    /// remote thread that sees the word even.
+    #[inline(always)]
+    pub(crate) fn leave(&self) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
+    }
+
+    /// The owner leaves without serving the operation: even, not counted.
+    #[inline(always)]
+    pub(crate) fn abort(&self) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_sub(1),
+            Ordering::Release,
+        );
+    }
+
+    /// Counts a hit made outside the fast path (the owner's slow path).
+    #[inline]
+    pub(crate) fn count(&self) {
+        self.add(2);
+    }
+
+    /// Hits so far.
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed) >> 1
+    }
+
+    /// Whether the owner is inside a fast-path operation now.
+    #[inline]
+    pub(crate) fn busy(&self) -> bool {
+        self.0.load(Ordering::Acquire) & 1 != 0
+    }
+}
+
 /// SLAB's per-cpu `cpustat`, kept in each thread's [`ArrayCache`].
 #[repr(C)]
 pub(crate) struct CpuStat {
-    /// Allocations the thread's array served (it was not empty).
-    pub(crate) allochit: CpuCounter,
-    /// Frees the thread's array took (it was not full).
-    pub(crate) freehit: CpuCounter,
+    /// Allocations the thread's array served (it was not empty); the alloc
+    /// fast path's busy mark.
+    pub(crate) allochit: HitSeq,
+    /// Frees the thread's array took (it was not full); the free fast
+    /// path's busy mark.
+    pub(crate) freehit: HitSeq,
     /// Allocations that refilled the array first.
     pub(crate) allocmiss: CpuCounter,
     /// Frees that flushed the full array first.
@@ -81,10 +162,10 @@ pub(crate) struct CpuStat {
 }
 
 impl CpuStat {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         CpuStat {
-            allochit: CpuCounter::new(),
-            freehit: CpuCounter::new(),
+            allochit: HitSeq::new(),
+            freehit: HitSeq::new(),
             allocmiss: CpuCounter::new(),
             freemiss: CpuCounter::new(),
         }

@@ -3,9 +3,9 @@
 //! normally, `loom`'s under `cfg(loom)` so that the exchange can be model-checked.
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicU32, fence};
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, fence};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, fence};
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, fence};
 
 /// A lock over `T`: [`kmem_platform::Mutex`] (futex, never allocates), or
 /// `loom`'s mutex when model-checking.

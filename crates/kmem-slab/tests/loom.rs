@@ -99,5 +99,9 @@ fn freeze_protocol_excludes() {
         f.remote_op();
         owner.join().unwrap();
         assert_eq!(f.value(), 102);
+        assert!(
+            f.hits() <= 2,
+            "only fast-path operations are counted as hits"
+        );
     });
 }

@@ -126,10 +126,91 @@ fn objects_freed_by_other_threads_stay_intact() {
     // Every thread exited (arrays flushed); drain the shared array and free slabs.
     let i = c.info();
     assert_eq!(i.active_objs, i.sharedavail);
+    shrink_to_nothing(c, pages);
+}
+
+/// Checks the cache, releases every slab and destroys it: nothing may be
+/// left, in the cache or in its page allocator.
+fn shrink_to_nothing(c: KmemCache, pages: &PageAllocator<TestPlatform>) {
     c.check().unwrap();
     c.shrink();
     let i = c.info();
     assert_eq!((i.active_objs, i.num_slabs, i.sharedavail), (0, 0, 0));
     drop(c);
     assert_eq!(pages.stats().allocated_pages, 0);
+}
+
+/// The freeze protocol under load: worker threads allocate, fill, verify and
+/// free on their fast paths while the main thread keeps draining their
+/// arrays from outside (`shrink` and `reap` freeze every thread, take its
+/// objects and thaw it). No object is handed out twice (each carries its
+/// owner's id while held), none is corrupted, the hit counters add up to
+/// the operations made, and every count returns to zero.
+#[test]
+fn remote_drains_while_threads_allocate() {
+    static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
+        TestPlatform::new(),
+        Config {
+            keep_free_pages: 0,
+            max_pages: usize::MAX,
+        },
+    );
+    let c = KmemCache::builder("freeze-stress", SIZE)
+        .pages(&PAGES)
+        .create()
+        .unwrap();
+    let threads = 3u64;
+    let rounds = if cfg!(miri) { 30 } else { 200_000 };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let drains = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let c = &c;
+                s.spawn(move || {
+                    let mut held: Vec<NonNull<u8>> = Vec::new();
+                    for r in 0..rounds {
+                        // A few live objects at a time, so the array both
+                        // empties (refills) and fills (flushes).
+                        let n = 1 + (r % 37) as usize;
+                        while held.len() < n {
+                            let p = c.alloc(Gfp::KERNEL).unwrap();
+                            fill(p.as_ptr(), t << 32 | held.len() as u64);
+                            held.push(p);
+                        }
+                        while held.len() > n / 2 {
+                            let p = held.pop().unwrap();
+                            assert_eq!(verify(p.as_ptr()) >> 32, t, "object of another thread");
+                            unsafe { c.free(p).unwrap() };
+                        }
+                    }
+                    for p in held {
+                        verify(p.as_ptr());
+                        unsafe { c.free(p).unwrap() };
+                    }
+                })
+            })
+            .collect();
+        let mut drains = 0u64;
+        let stopper = s.spawn(|| {
+            for h in hs {
+                h.join().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        });
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            c.shrink();
+            kmem_slab::reap();
+            drains += 1;
+        }
+        stopper.join().unwrap();
+        drains
+    });
+    assert!(drains > 0);
+    let st = c.stats();
+    assert_eq!(
+        st.allocs(),
+        st.frees(),
+        "every allocation freed once: {st:?}"
+    );
+    shrink_to_nothing(c, &PAGES);
 }
