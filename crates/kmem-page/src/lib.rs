@@ -12,6 +12,12 @@
 //! the owner of any pointer, and how a pointer kmem never handed out is
 //! recognised and refused.
 //!
+//! Blocks of orders 0–3 are recycled through per-cpu lists (Linux's
+//! `per_cpu_pages`): one set per cpu, each under its own lock, refilled from
+//! and trimmed back to the buddy lists a batch at a time, so that threads on
+//! different cpus do not meet on the zone lock ([`PageAllocator::drain`]
+//! empties them).
+//!
 //! Wholly free regions go back to the source once more than a watermark of
 //! free pages ([`Config::keep_free_pages`]) is mapped. `no_std` users hand the
 //! allocator memory of their own with [`PageAllocator::add_static_region`].
