@@ -57,6 +57,15 @@
 //!   and leak reports grouped by site ([`slab::debug`]).
 //! * **reaping** — giving idle objects and free slabs back (`cache_reap`,
 //!   every 2 s / 4 s).
+//! * **freeze** — how another thread (the reaper, `kmem_cache_shrink`,
+//!   `kmem_cache_destroy`, `fork`) gets a thread's array caches without the
+//!   owner ever locking on its fast path: it closes the arrays' bounds, runs
+//!   `membarrier(2)` (the user-space stand-in for the kernel's IPI to every
+//!   cpu), and waits until the owner's busy marks — its hit counters, odd
+//!   while it is inside an operation — are even.
+//! * **pcp** — the page layer's per-cpu lists (`struct per_cpu_pages`): small
+//!   blocks kept hot per cpu under their own lock, refilled from and drained
+//!   to the buddy lists `batch` at a time, at most `high`.
 //! * **size class** — one of kmalloc's object sizes (8, 16, 32, 64, 96, 128,
 //!   192, 256, 512, 1k, 2k, 4k, 8k), each a slab cache named `kmalloc-<size>`;
 //!   a request is rounded up to the first class that holds it.
