@@ -77,6 +77,20 @@ impl Node {
 }
 
 impl NodeLists {
+    /// The slab the next object is taken from: the first partial slab, else
+    /// the first free one (marking the free list touched, for the reaper), as
+    /// SLAB's refill does. `None` if every slab is full.
+    fn slab_to_take(&mut self) -> Option<*mut Slab> {
+        if !self.partial.head.is_null() {
+            Some(self.partial.head)
+        } else if !self.free.head.is_null() {
+            self.free_touched = true;
+            Some(self.free.head)
+        } else {
+            None
+        }
+    }
+
     fn list_mut(&mut self, id: ListId) -> &mut SlabList {
         match id {
             ListId::Full => &mut self.full,
@@ -203,12 +217,7 @@ impl CacheInner {
             }
             let mut moved = 0;
             while moved < batch {
-                let s = if !n.partial.head.is_null() {
-                    n.partial.head
-                } else if !n.free.head.is_null() {
-                    n.free_touched = true;
-                    n.free.head
-                } else {
+                let Some(s) = n.slab_to_take() else {
                     break;
                 };
                 let take = (self.num - (*s).active).min(batch - moved);
@@ -485,14 +494,7 @@ impl CacheInner {
     /// Takes one object off the node's partial or free slabs: its slab and
     /// index (its state byte is the caller's to set). `None` if every slab is full.
     pub(crate) fn take_one_locked(&self, n: &mut NodeLists) -> Option<(*mut Slab, usize)> {
-        let s = if !n.partial.head.is_null() {
-            n.partial.head
-        } else if !n.free.head.is_null() {
-            n.free_touched = true;
-            n.free.head
-        } else {
-            return None;
-        };
+        let s = n.slab_to_take()?;
         // SAFETY: a listed slab with a free object; the lock is held (`&mut NodeLists`).
         unsafe {
             let idx = Slab::get_obj(s);
