@@ -8,25 +8,12 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kmem_page::{Config, Gfp, PageAllocator};
-use kmem_platform::TestPlatform;
+use kmem_page::Gfp;
 use kmem_platform::diag::capture;
 use kmem_slab::{CacheGeometry, KmemCache, ObjectCache, SlabError, SlabFlags};
 
-/// A fresh page allocator over test memory, in a static of the calling test
-/// (so Miri sees it reachable; every test gives all its memory back).
-macro_rules! test_pages {
-    () => {{
-        static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
-            TestPlatform::new(),
-            Config {
-                keep_free_pages: 0,
-                max_pages: usize::MAX,
-            },
-        );
-        &PAGES
-    }};
-}
+#[macro_use]
+mod common;
 
 #[test]
 fn geometry_follows_slab() {

@@ -9,24 +9,12 @@
 use std::ptr::NonNull;
 use std::sync::{Arc, Barrier};
 
-use kmem_page::{Config, Gfp, PageAllocator};
-use kmem_platform::TestPlatform;
+use kmem_page::Gfp;
 use kmem_platform::diag::capture;
 use kmem_slab::{CacheStats, KmemCache};
 
-/// A fresh page allocator over test memory, in a static of the calling test.
-macro_rules! test_pages {
-    () => {{
-        static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
-            TestPlatform::new(),
-            Config {
-                keep_free_pages: 0,
-                max_pages: usize::MAX,
-            },
-        );
-        &PAGES
-    }};
-}
+#[macro_use]
+mod common;
 
 /// Raw object addresses, to hand objects to another thread.
 struct Objs(Vec<usize>);

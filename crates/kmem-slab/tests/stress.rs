@@ -8,9 +8,12 @@
 use std::ptr::NonNull;
 use std::sync::mpsc;
 
-use kmem_page::{Config, Gfp, PageAllocator};
+use kmem_page::{Gfp, PageAllocator};
 use kmem_platform::TestPlatform;
 use kmem_slab::KmemCache;
+
+#[macro_use]
+mod common;
 
 const SIZE: usize = 96;
 
@@ -43,14 +46,7 @@ fn verify(p: *mut u8) -> u64 {
 
 #[test]
 fn objects_freed_by_other_threads_stay_intact() {
-    static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: usize::MAX,
-        },
-    );
-    let pages = &PAGES;
+    let pages = test_pages!();
     let c = KmemCache::builder("stress", SIZE)
         .pages(pages)
         .create()
@@ -148,19 +144,22 @@ fn shrink_to_nothing(c: KmemCache, pages: &PageAllocator<TestPlatform>) {
 /// the operations made, and every count returns to zero.
 #[test]
 fn remote_drains_while_threads_allocate() {
-    static PAGES: PageAllocator<TestPlatform> = PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: usize::MAX,
-        },
-    );
+    let pages = test_pages!();
     let c = KmemCache::builder("freeze-stress", SIZE)
-        .pages(&PAGES)
+        .pages(pages)
         .create()
         .unwrap();
     let threads = 3u64;
-    let rounds = if cfg!(miri) { 30 } else { 200_000 };
+    // Release: 200 000 rounds catch a broken protocol every time (measured
+    // by breaking it); a debug build runs each round ~10x slower, so 20 000
+    // give the remote thread as many chances in about the same time.
+    let rounds = if cfg!(miri) {
+        30
+    } else if cfg!(debug_assertions) {
+        20_000
+    } else {
+        200_000
+    };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let drains = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
@@ -212,5 +211,5 @@ fn remote_drains_while_threads_allocate() {
         st.frees(),
         "every allocation freed once: {st:?}"
     );
-    shrink_to_nothing(c, &PAGES);
+    shrink_to_nothing(c, pages);
 }
