@@ -1415,7 +1415,7 @@ impl fmt::Debug for KmemCache {
 #[inline(always)]
 fn tagged_owner(desc: &kmem_page::PageDesc, tag: u32) -> Option<&CacheInner> {
     let owner = desc.owner();
-    if desc.kind() != PageKind::Slab || owner == 0 {
+    if !desc.is_kind(PageKind::Slab) || owner == 0 {
         return None;
     }
     // SAFETY: the owner word of a slab block is its cache's live descriptor
@@ -1453,13 +1453,12 @@ pub unsafe fn free_tagged(
     desc: &kmem_page::PageDesc,
     tag: u32,
 ) -> Option<Result<(), SlabError>> {
-    let c = tagged_owner(desc, tag)?;
-    let addr = p.as_ptr() as usize;
-    let s = desc.private() as *const Slab;
-    if cpu_cache::fast_free_in(c, c.id, addr, s, desc.aux()) {
+    // SAFETY: per the contract.
+    if unsafe { free_tagged_fast(p, desc, tag) } {
         return Some(Ok(()));
     }
-    Some(c.free_slow(addr))
+    let c = tagged_owner(desc, tag)?;
+    Some(c.free_slow(p.as_ptr() as usize))
 }
 
 /// [`free_tagged`]'s fast path alone: `true` if `p` was freed into the
@@ -1490,7 +1489,15 @@ pub unsafe fn free_tagged_fast(p: NonNull<u8>, desc: &kmem_page::PageDesc, tag: 
         return false;
     };
     let s = desc.private() as *const Slab;
-    cpu_cache::fast_free_in(c, c.id, p.as_ptr() as usize, s, desc.aux())
+    // The cache's index from the descriptor (set with the owner word, see
+    // `grow`), not from the cache: the thread's array is then one load
+    // away from the descriptor instead of two.
+    let id = u32::from(desc.owner_index());
+    if id as usize >= cpu_cache::MAX_CACHES {
+        // Only a descriptor being reused under a racing bad free reads so.
+        return false;
+    }
+    cpu_cache::fast_free_in(c, id, p.as_ptr() as usize, s, desc.aux())
 }
 
 /// The object size of the cache owning the slab whose head page descriptor
