@@ -2,7 +2,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 /// What a page is used for (the kernel's page flags, reduced to what kmem needs).
 ///
@@ -96,11 +96,9 @@ pub struct PageDesc {
     /// For a block head (free, cached or allocated): the block's order. Written
     /// under the lock that guards the block's state (zone, or a per-cpu set).
     order: AtomicU8,
-    /// For a free or cached block head: `FLAG_*` bits, written as `order`.
-    /// For the head of an allocated block: the owner's fourth, 16-bit word
-    /// ([`owner_index`](PageDesc::owner_index)), garbage until the owner sets
-    /// it. Every write stores the whole word.
-    flags: AtomicU16,
+    /// `FLAG_*` bits, valid on free and cached block heads. Written as `order`.
+    flags: AtomicU8,
+    _pad: AtomicU8,
     /// For a `Tail` page: how many pages back its head is. Stale once the block
     /// it belonged to is freed; [`resolve`](crate::registry) checks the head still covers it.
     /// For the head of an allocated block: the owner's third word
@@ -173,33 +171,11 @@ impl PageDesc {
     }
     #[inline]
     pub(crate) fn flags(&self) -> u8 {
-        self.flags.load(Ordering::Relaxed) as u8
+        self.flags.load(Ordering::Relaxed)
     }
     #[inline]
     pub(crate) fn set_flags(&self, f: u8) {
-        self.flags.store(f as u16, Ordering::Relaxed);
-    }
-    /// The owner's fourth, 16-bit word, on the head page of an allocated
-    /// block: not cleared between uses, so meaningful only after the owner
-    /// set it. The slab layer keeps its cache's index here, so that a free
-    /// finds the thread's array for the cache without reading the cache.
-    ///
-    /// ```
-    /// use kmem_page::{Gfp, PageAllocator};
-    /// let pages = PageAllocator::new_os();
-    /// let b = pages.alloc(0, Gfp::KERNEL).unwrap();
-    /// let d = kmem_page::lookup_head(b.as_ptr() as usize).unwrap();
-    /// d.set_owner_index(1015);
-    /// assert_eq!(d.owner_index(), 1015);
-    /// ```
-    #[inline(always)]
-    pub fn owner_index(&self) -> u16 {
-        self.flags.load(Ordering::Relaxed)
-    }
-    /// Sets the owner's fourth word (head pages of allocated blocks only).
-    #[inline]
-    pub fn set_owner_index(&self, v: u16) {
-        self.flags.store(v, Ordering::Relaxed);
+        self.flags.store(f, Ordering::Relaxed);
     }
     /// Whether the page is of kind `k`: one compare, for hot paths that want
     /// one kind (a [`kind`](PageDesc::kind) check may cost a range check more).

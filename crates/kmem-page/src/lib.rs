@@ -67,7 +67,7 @@ pub use global::global;
 pub use kmem_platform::{PAGE_SHIFT, PAGE_SIZE};
 pub use pcp::PCP_SETS;
 pub use registry::{
-    ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block, lookup_head, lookup_head_fast,
+    ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block, lookup_fast, lookup_head,
 };
 pub use shrink::{register_shrinker, run_shrinkers};
 

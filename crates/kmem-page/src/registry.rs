@@ -373,38 +373,41 @@ pub fn lookup(addr: usize) -> Option<&'static crate::PageDesc> {
 #[inline]
 pub fn lookup_head(addr: usize) -> Option<&'static crate::PageDesc> {
     let v = slot_value(addr);
-    match head_in_full_slot(v, addr) {
-        Some(found) => found,
+    match desc_in_full_slot(v, addr) {
+        Some(d) => d.kind().is_allocated().then_some(d),
         None => lookup_head_slow(v, addr),
     }
 }
 
-/// [`lookup_head`] for the usual case alone, calling nothing: the page's
-/// descriptor if `addr` lies in a slot that one page-source region covers
-/// exactly and its page heads an allocated block. `None` also for every
-/// other slot (memory a user handed in, a huge mapping, no kmem memory):
-/// then [`lookup_head`] or [`lookup_block`] has the answer. `kfree`'s first
-/// step, so that its hot path makes no call.
+/// [`lookup`] for the usual case alone, calling nothing: the descriptor of
+/// `addr`'s page (of any kind) if `addr` lies in a slot that one page-source
+/// region covers exactly. `None` for every other slot (memory a user handed
+/// in, a huge mapping, no kmem memory): then [`lookup`], [`lookup_head`] or
+/// [`lookup_block`] has the answer. `kfree`'s first step, so that its hot
+/// path makes no call and checks the kind once (the caller checks the one
+/// it wants).
 ///
 /// ```
 /// use kmem_page::{Gfp, PageAllocator, PageKind};
 /// let pages = PageAllocator::new_os();
-/// let b = pages.alloc(0, Gfp::KERNEL).unwrap();
-/// let d = kmem_page::lookup_head_fast(b.as_ptr() as usize + 8).unwrap();
+/// let b = pages.alloc(1, Gfp::KERNEL).unwrap();
+/// let d = kmem_page::lookup_fast(b.as_ptr() as usize + 8).unwrap();
 /// assert_eq!(d.kind(), PageKind::Pages);
+/// let tail = kmem_page::lookup_fast(b.as_ptr() as usize + 4096).unwrap();
+/// assert_eq!(tail.kind(), PageKind::Tail);
 /// let x = 5u32;
-/// assert!(kmem_page::lookup_head_fast(&x as *const u32 as usize).is_none());
+/// assert!(kmem_page::lookup_fast(&x as *const u32 as usize).is_none());
 /// ```
 #[inline(always)]
-pub fn lookup_head_fast(addr: usize) -> Option<&'static crate::PageDesc> {
-    head_in_full_slot(slot_value(addr), addr).flatten()
+pub fn lookup_fast(addr: usize) -> Option<&'static crate::PageDesc> {
+    desc_in_full_slot(slot_value(addr), addr)
 }
 
-/// If the slot value `v` is tagged [`FULL`]: `Some` of the answer of
-/// [`lookup_head`] for `addr`, read from the descriptor table without the
-/// region's bounds. `None` for any other slot.
+/// If the slot value `v` is tagged [`FULL`]: the descriptor of `addr`'s
+/// page, read from the region's table without its bounds. `None` for any
+/// other slot.
 #[inline(always)]
-fn head_in_full_slot(v: *mut Region, addr: usize) -> Option<Option<&'static crate::PageDesc>> {
+fn desc_in_full_slot(v: *mut Region, addr: usize) -> Option<&'static crate::PageDesc> {
     if v as usize & (CHAIN | FULL) != FULL {
         return None;
     }
@@ -415,9 +418,9 @@ fn head_in_full_slot(v: *mut Region, addr: usize) -> Option<Option<&'static crat
     // least `SLOT_PAGES` descriptors after the header (`covers_exactly`);
     // metadata is never unmapped, and a descriptor is all atomics where a
     // stale lookup may read it.
-    let d =
-        unsafe { &*(descs as *const crate::PageDesc).add((addr >> PAGE_SHIFT) & (SLOT_PAGES - 1)) };
-    Some(d.kind().is_allocated().then_some(d))
+    Some(unsafe {
+        &*(descs as *const crate::PageDesc).add((addr >> PAGE_SHIFT) & (SLOT_PAGES - 1))
+    })
 }
 
 /// [`lookup_head`] through the region's bounds: a shared or partly covered
@@ -553,13 +556,15 @@ mod tests {
             assert!(ptr::eq(d, rr.desc(3)));
             assert!(lookup_head(b + 4 * 4096).is_none(), "a tail page");
             assert!(lookup_head(b).is_none(), "a reserved page");
-            let fast = lookup_head_fast(b + 3 * 4096);
-            assert_eq!(
-                fast.is_some(),
-                b == a,
-                "the fast half answers for full slots only"
-            );
-            assert!(fast.is_none_or(|f| ptr::eq(f, rr.desc(3))));
+            for page in [3, 4, 0] {
+                let fast = lookup_fast(b + page * 4096 + 9);
+                assert_eq!(
+                    fast.is_some(),
+                    b == a,
+                    "the fast lookup answers for full slots only"
+                );
+                assert!(fast.is_none_or(|f| ptr::eq(f, rr.desc(page))), "any kind");
+            }
             assert!(ptr::eq(slot(b + 5).unwrap(), rr));
         }
         assert!(

@@ -681,7 +681,7 @@ impl CacheInner {
         if off < self.memo_bytes && (m as u32) < (self.recip as u32) {
             // SAFETY: `s` is a live slab of this cache (`num` objects), and
             // the index is below `num` (see `memo_bytes`).
-            Some(unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) })
+            Some(unsafe { Slab::state_in(s, (m >> 32) as usize) })
         } else {
             None
         }
@@ -706,7 +706,7 @@ impl CacheInner {
         }
         // SAFETY: `s` is a live slab of this cache (`num` objects), and
         // `idx < num` (off < num * size).
-        let st = unsafe { Slab::state_in(s, self.num as usize, idx) };
+        let st = unsafe { Slab::state_in(s, idx) };
         Some((st, s))
     }
 
@@ -1489,15 +1489,7 @@ pub unsafe fn free_tagged_fast(p: NonNull<u8>, desc: &kmem_page::PageDesc, tag: 
         return false;
     };
     let s = desc.private() as *const Slab;
-    // The cache's index from the descriptor (set with the owner word, see
-    // `grow`), not from the cache: the thread's array is then one load
-    // away from the descriptor instead of two.
-    let id = u32::from(desc.owner_index());
-    if id as usize >= cpu_cache::MAX_CACHES {
-        // Only a descriptor being reused under a racing bad free reads so.
-        return false;
-    }
-    cpu_cache::fast_free_in(c, id, p.as_ptr() as usize, s, desc.aux())
+    cpu_cache::fast_free_in(c, c.id, p.as_ptr() as usize, s, desc.aux())
 }
 
 /// The object size of the cache owning the slab whose head page descriptor

@@ -427,11 +427,9 @@ impl CacheInner {
         let desc = kmem_page::lookup_block(base)
             .expect("a slab block is kmem memory")
             .desc;
-        // The colour offset and the cache's index first: `resolve` and the
-        // free fast paths read them once the owner word (stored last, with
-        // release) names this cache.
+        // The colour offset first: `resolve` reads it once the owner word
+        // (stored last, with release) names this cache.
         desc.set_aux((s_mem - base) as u32);
-        desc.set_owner_index(self.id as u16);
         desc.set_private(s as usize);
         desc.set_owner(self as *const CacheInner as usize);
         let mut n = self.node.lists.lock();
