@@ -851,13 +851,15 @@ pub(crate) fn fast_free_in(
     slab: *const crate::slab::Slab,
     colour_off: u32,
 ) -> bool {
+    // The object test needs nothing of the thread's array, so it runs
+    // before `push_free` enters: a pointer it refuses goes straight to the
+    // slow path (no sentinel state byte, no conditional moves).
     // SAFETY: per the contract, `slab` is a live slab of `c`.
-    unsafe {
-        push_free(c, id, addr, |_| {
-            c.resolve_fast(addr, slab, colour_off)
-                .unwrap_or(&NOT_ALLOCATED)
-        })
-    }
+    let Some(st) = (unsafe { c.resolve_fast(addr, slab, colour_off) }) else {
+        return false;
+    };
+    // SAFETY: `st` is the state byte of an object of `c` (above).
+    unsafe { push_free(c, id, addr, |_| st) }
 }
 
 /// The common part of the free fast paths: enters, checks the bound, asks
