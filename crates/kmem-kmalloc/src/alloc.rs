@@ -266,7 +266,7 @@ pub unsafe fn kfree(p: *const u8) -> Result<(), KmallocError> {
     if addr <= ZERO_SIZE_PTR as usize {
         return Ok(());
     }
-    if let Some(d) = kmem_page::lookup_head(addr) {
+    if let Some(d) = kmem_page::lookup_fast(addr) {
         // SAFETY: `addr` is non-null; the cache refuses anything that is not
         // an allocated object of it; the caller gives it up.
         let r = unsafe {
@@ -309,7 +309,7 @@ pub unsafe fn kfree_fast(p: *const u8) -> bool {
     if addr <= ZERO_SIZE_PTR as usize || cfg!(feature = "trace") {
         return false;
     }
-    match kmem_page::lookup_head(addr) {
+    match kmem_page::lookup_fast(addr) {
         // SAFETY: `addr` is non-null; the cache refuses anything that is not
         // an allocated object of it; the caller gives it up.
         Some(d) => unsafe {

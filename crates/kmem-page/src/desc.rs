@@ -177,6 +177,20 @@ impl PageDesc {
     pub(crate) fn set_flags(&self, f: u8) {
         self.flags.store(f, Ordering::Relaxed);
     }
+    /// Whether the page is of kind `k`: one compare, for hot paths that want
+    /// one kind (a [`kind`](PageDesc::kind) check may cost a range check more).
+    ///
+    /// ```
+    /// use kmem_page::{Gfp, PageAllocator, PageKind};
+    /// let pages = PageAllocator::new_os();
+    /// let b = pages.alloc(0, Gfp::KERNEL).unwrap();
+    /// let d = kmem_page::lookup_head(b.as_ptr() as usize).unwrap();
+    /// assert!(d.is_kind(PageKind::Pages) && !d.is_kind(PageKind::Slab));
+    /// ```
+    #[inline(always)]
+    pub fn is_kind(&self, k: PageKind) -> bool {
+        self.kind.load(Ordering::Acquire) == k as u8
+    }
     #[inline]
     pub(crate) fn head_dist(&self) -> usize {
         self.head_dist.load(Ordering::Relaxed) as usize

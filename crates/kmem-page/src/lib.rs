@@ -66,7 +66,9 @@ pub use gfp::Gfp;
 pub use global::global;
 pub use kmem_platform::{PAGE_SHIFT, PAGE_SIZE};
 pub use pcp::PCP_SETS;
-pub use registry::{ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block, lookup_head};
+pub use registry::{
+    ADDRESS_LIMIT, BlockRef, is_kmem, lookup, lookup_block, lookup_fast, lookup_head,
+};
 pub use shrink::{register_shrinker, run_shrinkers};
 
 /// The largest order (`MAX_PAGE_ORDER`): blocks go up to `2^10` pages, 4 MiB.

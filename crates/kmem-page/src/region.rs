@@ -143,6 +143,15 @@ impl Region {
             _ => RegionKind::Huge,
         }
     }
+    /// Capacity of the descriptor table.
+    #[inline]
+    pub(crate) fn cap(&self) -> usize {
+        self.cap.load(Ordering::Relaxed)
+    }
+    /// The descriptor table (just after the header).
+    pub(crate) fn descs_ptr(&self) -> *const PageDesc {
+        self.descs.load(Ordering::Relaxed)
+    }
     /// Marks the region as no longer in use (before its metadata is recycled).
     pub(crate) fn retire(&self) {
         self.owner_id.store(0, Ordering::Release);

@@ -681,7 +681,7 @@ impl CacheInner {
         if off < self.memo_bytes && (m as u32) < (self.recip as u32) {
             // SAFETY: `s` is a live slab of this cache (`num` objects), and
             // the index is below `num` (see `memo_bytes`).
-            Some(unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) })
+            Some(unsafe { Slab::state_in(s, (m >> 32) as usize) })
         } else {
             None
         }
@@ -706,7 +706,7 @@ impl CacheInner {
         }
         // SAFETY: `s` is a live slab of this cache (`num` objects), and
         // `idx < num` (off < num * size).
-        let st = unsafe { Slab::state_in(s, self.num as usize, idx) };
+        let st = unsafe { Slab::state_in(s, idx) };
         Some((st, s))
     }
 
@@ -1415,7 +1415,7 @@ impl fmt::Debug for KmemCache {
 #[inline(always)]
 fn tagged_owner(desc: &kmem_page::PageDesc, tag: u32) -> Option<&CacheInner> {
     let owner = desc.owner();
-    if desc.kind() != PageKind::Slab || owner == 0 {
+    if !desc.is_kind(PageKind::Slab) || owner == 0 {
         return None;
     }
     // SAFETY: the owner word of a slab block is its cache's live descriptor
@@ -1453,13 +1453,12 @@ pub unsafe fn free_tagged(
     desc: &kmem_page::PageDesc,
     tag: u32,
 ) -> Option<Result<(), SlabError>> {
-    let c = tagged_owner(desc, tag)?;
-    let addr = p.as_ptr() as usize;
-    let s = desc.private() as *const Slab;
-    if cpu_cache::fast_free_in(c, c.id, addr, s, desc.aux()) {
+    // SAFETY: per the contract.
+    if unsafe { free_tagged_fast(p, desc, tag) } {
         return Some(Ok(()));
     }
-    Some(c.free_slow(addr))
+    let c = tagged_owner(desc, tag)?;
+    Some(c.free_slow(p.as_ptr() as usize))
 }
 
 /// [`free_tagged`]'s fast path alone: `true` if `p` was freed into the

@@ -99,7 +99,7 @@ use kmem_platform::kmem_report;
 
 use crate::cache::CacheInner;
 use crate::node::DestroyList;
-use crate::slab::{OBJ_ALLOCATED, OBJ_FREE, SLAB_HDR, Slab};
+use crate::slab::{OBJ_ALLOCATED, OBJ_FREE, Slab};
 use crate::{SlabError, SlabFlags};
 
 /// The byte a free object is filled with (Linux `POISON_FREE`).
@@ -1295,10 +1295,9 @@ pub(crate) fn validate(c: &CacheInner) -> usize {
             // Which objects are on the freelist (processed frees); objects
             // marked free but not on it are being freed right now: skipped.
             let mut on_fl = [0u64; crate::SLAB_OBJ_MAX_NUM.div_ceil(64)];
-            // SAFETY: a listed slab; the node lock is held; the freelist of
-            // `num` u16 indices follows the header.
+            // SAFETY: a listed slab; the node lock is held.
             unsafe {
-                let fl = s.cast::<u8>().add(SLAB_HDR).cast::<u16>();
+                let fl = Slab::freelist(s);
                 for k in (*s).active as usize..num {
                     let i = *fl.add(k) as usize;
                     on_fl[i / 64] |= 1 << (i % 64);

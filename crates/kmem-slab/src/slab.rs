@@ -60,11 +60,18 @@ pub(crate) struct Slab {
 /// Bytes of the header, rounded so the freelist that follows is aligned.
 pub(crate) const SLAB_HDR: usize = (core::mem::size_of::<Slab>() + 15) & !15;
 
+/// Where a management area's freelist starts: after the header and the
+/// `num` state bytes (first, so that a state byte's address needs no `num`),
+/// rounded to the `u16` entries' alignment.
+pub(crate) const fn freelist_offset(num: usize) -> usize {
+    (SLAB_HDR + num).next_multiple_of(2)
+}
+
 /// Bytes of a management area for `num` objects: whole cache lines, so
 /// that the state bytes of slabs that different threads are working on
 /// never share a line (they are written on every allocation and free).
 pub(crate) const fn mgmt_size(num: usize) -> usize {
-    (SLAB_HDR + 3 * num).next_multiple_of(kmem_platform::CACHE_LINE)
+    (freelist_offset(num) + 2 * num).next_multiple_of(kmem_platform::CACHE_LINE)
 }
 
 impl Slab {
@@ -93,23 +100,29 @@ impl Slab {
                 list: ListId::Free,
                 cache,
             });
-            let fl = mgmt.add(SLAB_HDR).cast::<u16>();
+            ptr::write_bytes(mgmt.add(SLAB_HDR), OBJ_FREE, num as usize);
+            let fl = mgmt.add(freelist_offset(num as usize)).cast::<u16>();
             for i in 0..num as usize {
                 fl.add(i).write(i as u16);
             }
-            ptr::write_bytes(
-                mgmt.add(SLAB_HDR + 2 * num as usize),
-                OBJ_FREE,
-                num as usize,
-            );
         }
         s
     }
 
+    /// The slab's freelist: `num` object indices, the first `active` of
+    /// them taken.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live slab.
     #[inline]
-    fn freelist(this: *mut Slab) -> *mut u16 {
-        // SAFETY: the freelist follows the header inside the same area.
-        unsafe { this.cast::<u8>().add(SLAB_HDR).cast::<u16>() }
+    pub(crate) unsafe fn freelist(this: *mut Slab) -> *mut u16 {
+        // SAFETY: the freelist follows the state bytes inside the same area.
+        unsafe {
+            this.cast::<u8>()
+                .add(freelist_offset((*this).num as usize))
+                .cast::<u16>()
+        }
     }
 
     /// The state byte of object `idx`.
@@ -119,26 +132,23 @@ impl Slab {
     /// `this` is a live slab and `idx < num`.
     #[inline]
     pub(crate) unsafe fn state(this: *const Slab, idx: usize) -> *const AtomicU8 {
-        // SAFETY: per the contract; `num` is the slab's own.
-        unsafe { Slab::state_in(this, (*this).num as usize, idx) }
+        // SAFETY: per the contract.
+        unsafe { Slab::state_in(this, idx) }
     }
 
-    /// [`state`](Slab::state) for a caller that knows the slab's `num` (its
-    /// cache's): nothing of the slab is read, so a free need not touch the
-    /// slab header's cache line.
+    /// [`state`](Slab::state) for a caller that knows `idx < num` (from its
+    /// cache's geometry): nothing of the slab is read, so a free need not
+    /// touch the slab header's cache line, and the address is the slab's
+    /// plus a constant plus the index.
     ///
     /// # Safety
     ///
-    /// `this` is a live slab of `num` objects and `idx < num`.
+    /// `this` is a live slab and `idx` below its `num`.
     #[inline(always)]
-    pub(crate) unsafe fn state_in(this: *const Slab, num: usize, idx: usize) -> *const AtomicU8 {
-        // SAFETY: state bytes follow the header and the `num` freelist
-        // indices inside the same area; `idx < num`.
-        unsafe {
-            this.cast::<u8>()
-                .add(SLAB_HDR + 2 * num + idx)
-                .cast::<AtomicU8>()
-        }
+    pub(crate) unsafe fn state_in(this: *const Slab, idx: usize) -> *const AtomicU8 {
+        // SAFETY: the state bytes follow the header inside the same area;
+        // `idx < num`.
+        unsafe { this.cast::<u8>().add(SLAB_HDR + idx).cast::<AtomicU8>() }
     }
 
     /// Takes the next free object (Linux `slab_get_obj`): its index.
@@ -282,6 +292,36 @@ mod tests {
             assert!(!Slab::is_on_freelist(s, 1));
             assert_eq!(Slab::get_obj(s), 0, "last returned, first taken");
             assert!((0..100).all(|i| Slab::load_state(s, i) == OBJ_FREE));
+        }
+    }
+
+    /// Header, state bytes and freelist never overlap and fit the area, for
+    /// odd and even object counts (512: 8-byte objects in one page).
+    #[test]
+    fn management_parts_are_disjoint() {
+        #[repr(align(16))]
+        struct Big([u8; 2048]);
+        for num in [1u32, 2, 3, 63, 64, 101, 512] {
+            let mut a = Big([0x5A; 2048]);
+            assert!(mgmt_size(num as usize) <= a.0.len(), "{num}");
+            assert_eq!(freelist_offset(num as usize) % 2, 0);
+            // SAFETY: the area is big enough (asserted) and ours.
+            unsafe {
+                let s = Slab::init(a.0.as_mut_ptr(), ptr::null(), 0x1000, 0x1040, num);
+                for i in 0..num as usize {
+                    (*Slab::state(s, i)).store(OBJ_ALLOCATED, Ordering::Relaxed);
+                }
+                assert_eq!(((*s).num, (*s).s_mem, (*s).base), (num, 0x1040, 0x1000));
+                for i in 0..num {
+                    assert_eq!(Slab::get_obj(s), i as usize, "freelist intact ({num})");
+                }
+                assert!((0..num as usize).all(|i| Slab::load_state(s, i) == OBJ_ALLOCATED));
+            }
+            let end = mgmt_size(num as usize);
+            assert!(
+                a.0[end..].iter().all(|&b| b == 0x5A),
+                "nothing past the area ({num})"
+            );
         }
     }
 
