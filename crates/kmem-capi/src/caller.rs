@@ -48,6 +48,49 @@ macro_rules! c_entry {
     };
 }
 
+/// [`c_entry!`](crate::c_entry) together with the function it jumps to:
+/// defines the exported C function `$name` as a trampoline to `$from`, and
+/// `$from(args..., ret)`, which evaluates `$body` (an expression over the
+/// arguments) inside [`kmem_slab::debug::with_caller`]`(ret, ..)`, so that
+/// the debug checks record the C caller's return address as the call site.
+/// What stays written out at each entry point is its doc comment, its
+/// signature and its body.
+///
+/// `$body` is evaluated inside an `unsafe` block: the entry point is an
+/// `unsafe extern "C" fn` whose `# Safety` section (in its doc comment) is
+/// the contract the body relies on.
+///
+/// ```ignore
+/// c_entry_with_caller! {
+///     /// `void *kzalloc(size_t, gfp_t)`.
+///     pub unsafe extern "C" fn kzalloc(size: usize, gfp: c_uint) -> *mut c_void
+///         = kzalloc_from, 2 => out(km::kzalloc(size, Gfp(gfp)));
+/// }
+/// ```
+macro_rules! c_entry_with_caller {
+    (
+        $(#[$m:meta])*
+        pub unsafe extern "C" fn $name:ident($($a:ident: $t:ty),*) $(-> $r:ty)?
+            = $from:ident, $n:tt => $body:expr;
+    ) => {
+        c_entry! {
+            $(#[$m])*
+            pub unsafe extern "C" fn $name($($a: $t),*) $(-> $r)? = $from, $n;
+        }
+
+        #[doc = concat!("`", stringify!($name), "` called from the C return address `ret` (the debug checks' call site).")]
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("As for [`", stringify!($name), "`].")]
+        #[allow(unused_unsafe)]
+        unsafe extern "C" fn $from($($a: $t,)* ret: usize) $(-> $r)? {
+            // SAFETY: the entry point's contract, passed on by its caller.
+            kmem_slab::debug::with_caller(ret, || unsafe { $body })
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 #[doc(hidden)]
 #[macro_export]

@@ -15,17 +15,13 @@ fn out(r: Result<core::ptr::NonNull<u8>, km::KmallocError>) -> *mut c_void {
     r.map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void *kmalloc(size_t size, gfp_t gfp)`: `size` bytes, or NULL;
     /// `ZERO_SIZE_PTR` for 0.
     ///
     /// (A trampoline passing its caller's address to `kmalloc_from`.)
-    pub unsafe extern "C" fn kmalloc(size: usize, gfp: c_uint) -> *mut c_void = kmalloc_from, 2;
-}
-
-/// `kmalloc` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kmalloc_from(size: usize, gfp: c_uint, ret: usize) -> *mut c_void {
-    kmem_slab::debug::with_caller(ret, || kmalloc_imp(size, gfp))
+    pub unsafe extern "C" fn kmalloc(size: usize, gfp: c_uint) -> *mut c_void
+        = kmalloc_from, 2 => kmalloc_imp(size, gfp);
 }
 
 /// The body of `kmalloc`.
@@ -33,16 +29,12 @@ fn kmalloc_imp(size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kmalloc(size, Gfp(gfp)))
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void *kzalloc(size_t size, gfp_t gfp)`: zeroed `kmalloc`.
     ///
     /// (A trampoline passing its caller's address to `kzalloc_from`.)
-    pub unsafe extern "C" fn kzalloc(size: usize, gfp: c_uint) -> *mut c_void = kzalloc_from, 2;
-}
-
-/// `kzalloc` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kzalloc_from(size: usize, gfp: c_uint, ret: usize) -> *mut c_void {
-    kmem_slab::debug::with_caller(ret, || kzalloc_imp(size, gfp))
+    pub unsafe extern "C" fn kzalloc(size: usize, gfp: c_uint) -> *mut c_void
+        = kzalloc_from, 2 => kzalloc_imp(size, gfp);
 }
 
 /// The body of `kzalloc`.
@@ -50,17 +42,13 @@ fn kzalloc_imp(size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kzalloc(size, Gfp(gfp)))
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void *kcalloc(size_t n, size_t size, gfp_t gfp)`: zeroed array; NULL
     /// on overflow.
     ///
     /// (A trampoline passing its caller's address to `kcalloc_from`.)
-    pub unsafe extern "C" fn kcalloc(n: usize, size: usize, gfp: c_uint) -> *mut c_void = kcalloc_from, 3;
-}
-
-/// `kcalloc` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kcalloc_from(n: usize, size: usize, gfp: c_uint, ret: usize) -> *mut c_void {
-    kmem_slab::debug::with_caller(ret, || kcalloc_imp(n, size, gfp))
+    pub unsafe extern "C" fn kcalloc(n: usize, size: usize, gfp: c_uint) -> *mut c_void
+        = kcalloc_from, 3 => kcalloc_imp(n, size, gfp);
 }
 
 /// The body of `kcalloc`.
@@ -68,21 +56,12 @@ fn kcalloc_imp(n: usize, size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kcalloc(n, size, Gfp(gfp)))
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void *kmalloc_array(size_t n, size_t size, gfp_t gfp)`: NULL on overflow.
     ///
     /// (A trampoline passing its caller's address to `kmalloc_array_from`.)
-    pub unsafe extern "C" fn kmalloc_array(n: usize, size: usize, gfp: c_uint) -> *mut c_void = kmalloc_array_from, 3;
-}
-
-/// `kmalloc_array` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kmalloc_array_from(
-    n: usize,
-    size: usize,
-    gfp: c_uint,
-    ret: usize,
-) -> *mut c_void {
-    kmem_slab::debug::with_caller(ret, || kmalloc_array_imp(n, size, gfp))
+    pub unsafe extern "C" fn kmalloc_array(n: usize, size: usize, gfp: c_uint) -> *mut c_void
+        = kmalloc_array_from, 3 => kmalloc_array_imp(n, size, gfp);
 }
 
 /// The body of `kmalloc_array`.
@@ -90,7 +69,7 @@ fn kmalloc_array_imp(n: usize, size: usize, gfp: c_uint) -> *mut c_void {
     out(km::kmalloc_array(n, size, Gfp(gfp)))
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void *krealloc(const void *p, size_t new_size, gfp_t gfp)`: in place
     /// when the new size fits the bucket; NULL on failure (the old object is
     /// kept) or for a pointer kmalloc did not hand out (reported).
@@ -101,18 +80,8 @@ c_entry! {
     /// result differs from it.
     ///
     /// (A trampoline passing its caller's address to `krealloc_from`.)
-    pub unsafe extern "C" fn krealloc(p: *const c_void, new_size: usize, gfp: c_uint) -> *mut c_void = krealloc_from, 3;
-}
-
-/// `krealloc` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn krealloc_from(
-    p: *const c_void,
-    new_size: usize,
-    gfp: c_uint,
-    ret: usize,
-) -> *mut c_void {
-    // SAFETY: the caller's contract, passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { krealloc_imp(p, new_size, gfp) })
+    pub unsafe extern "C" fn krealloc(p: *const c_void, new_size: usize, gfp: c_uint) -> *mut c_void
+        = krealloc_from, 3 => krealloc_imp(p, new_size, gfp);
 }
 
 /// The body of `krealloc`.
@@ -122,7 +91,7 @@ unsafe fn krealloc_imp(p: *const c_void, new_size: usize, gfp: c_uint) -> *mut c
     out(unsafe { km::krealloc(p as *mut u8, new_size, Gfp(gfp)) })
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void kfree(const void *p)`: NULL and `ZERO_SIZE_PTR` are no-ops; a
     /// pointer kmalloc did not hand out is reported and refused.
     ///
@@ -131,13 +100,8 @@ c_entry! {
     /// If `p` is a live kmalloc object, nothing uses it afterwards.
     ///
     /// (A trampoline passing its caller's address to `kfree_from`.)
-    pub unsafe extern "C" fn kfree(p: *const c_void) = kfree_from, 1;
-}
-
-/// `kfree` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kfree_from(p: *const c_void, ret: usize) {
-    // SAFETY: the caller's contract, passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { kfree_imp(p) })
+    pub unsafe extern "C" fn kfree(p: *const c_void)
+        = kfree_from, 1 => kfree_imp(p);
 }
 
 /// The body of `kfree`.
@@ -147,7 +111,7 @@ unsafe fn kfree_imp(p: *const c_void) {
     let _ = unsafe { km::kfree(p.cast()) };
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void kfree_sensitive(const void *p)`: zeroes all `ksize(p)` bytes, then frees.
     ///
     /// # Safety
@@ -155,13 +119,8 @@ c_entry! {
     /// As for [`kfree`].
     ///
     /// (A trampoline passing its caller's address to `kfree_sensitive_from`.)
-    pub unsafe extern "C" fn kfree_sensitive(p: *const c_void) = kfree_sensitive_from, 1;
-}
-
-/// `kfree_sensitive` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kfree_sensitive_from(p: *const c_void, ret: usize) {
-    // SAFETY: the caller's contract, passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { kfree_sensitive_imp(p) })
+    pub unsafe extern "C" fn kfree_sensitive(p: *const c_void)
+        = kfree_sensitive_from, 1 => kfree_sensitive_imp(p);
 }
 
 /// The body of `kfree_sensitive`.
@@ -182,7 +141,7 @@ pub unsafe extern "C" fn ksize(p: *const c_void) -> usize {
     km::ksize(p.cast()).unwrap_or(0)
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `char *kstrdup(const char *s, gfp_t gfp)`: a copy of `s`; NULL for NULL.
     ///
     /// # Safety
@@ -190,13 +149,8 @@ c_entry! {
     /// `s` is NULL or a NUL-terminated string.
     ///
     /// (A trampoline passing its caller's address to `kstrdup_from`.)
-    pub unsafe extern "C" fn kstrdup(s: *const c_char, gfp: c_uint) -> *mut c_char = kstrdup_from, 2;
-}
-
-/// `kstrdup` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kstrdup_from(s: *const c_char, gfp: c_uint, ret: usize) -> *mut c_char {
-    // SAFETY: the caller's contract, passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { kstrdup_imp(s, gfp) })
+    pub unsafe extern "C" fn kstrdup(s: *const c_char, gfp: c_uint) -> *mut c_char
+        = kstrdup_from, 2 => kstrdup_imp(s, gfp);
 }
 
 /// The body of `kstrdup`.
@@ -210,7 +164,7 @@ unsafe fn kstrdup_imp(s: *const c_char, gfp: c_uint) -> *mut c_char {
     out(km::kstrdup(s, Gfp(gfp))).cast()
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `void *kmemdup(const void *src, size_t len, gfp_t gfp)`: a copy of
     /// `len` bytes; NULL if `src` is NULL with `len > 0`.
     ///
@@ -219,18 +173,8 @@ c_entry! {
     /// `src` is valid for reads of `len` bytes.
     ///
     /// (A trampoline passing its caller's address to `kmemdup_from`.)
-    pub unsafe extern "C" fn kmemdup(src: *const c_void, len: usize, gfp: c_uint) -> *mut c_void = kmemdup_from, 3;
-}
-
-/// `kmemdup` called from the C return address `ret` (the debug checks' call site).
-unsafe extern "C" fn kmemdup_from(
-    src: *const c_void,
-    len: usize,
-    gfp: c_uint,
-    ret: usize,
-) -> *mut c_void {
-    // SAFETY: the caller's contract, passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { kmemdup_imp(src, len, gfp) })
+    pub unsafe extern "C" fn kmemdup(src: *const c_void, len: usize, gfp: c_uint) -> *mut c_void
+        = kmemdup_from, 3 => kmemdup_imp(src, len, gfp);
 }
 
 /// The body of `kmemdup`.

@@ -74,19 +74,15 @@ pub unsafe extern "C" fn kmem_cache_create(
     }
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `kmem_cache_alloc(s, gfp)`: an object, or NULL. (A trampoline that
     /// passes its caller's address on, for the debug checks' call sites.)
     ///
     /// # Safety
     ///
     /// `s` is a cache no other thread is destroying.
-    pub unsafe extern "C" fn kmem_cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void = kmem_cache_alloc_from, 2;
-}
-
-/// `kmem_cache_alloc` called from the C return address `ret`.
-unsafe extern "C" fn kmem_cache_alloc_from(s: *mut c_void, gfp: c_uint, ret: usize) -> *mut c_void {
-    kmem_slab::debug::with_caller(ret, || cache_alloc(s, gfp))
+    pub unsafe extern "C" fn kmem_cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void
+        = kmem_cache_alloc_from, 2 => cache_alloc(s, gfp);
 }
 
 fn cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void {
@@ -100,42 +96,26 @@ fn cache_alloc(s: *mut c_void, gfp: c_uint) -> *mut c_void {
     }
 }
 
-c_entry! {
+c_entry_with_caller! {
     /// `kmem_cache_zalloc(s, gfp)`: a zeroed object, or NULL.
     ///
     /// # Safety
     ///
     /// As for [`kmem_cache_alloc`].
-    pub unsafe extern "C" fn kmem_cache_zalloc(s: *mut c_void, gfp: c_uint) -> *mut c_void = kmem_cache_zalloc_from, 2;
+    pub unsafe extern "C" fn kmem_cache_zalloc(s: *mut c_void, gfp: c_uint) -> *mut c_void
+        = kmem_cache_zalloc_from, 2 => cache_alloc(s, gfp | Gfp::ZERO.0);
 }
 
-unsafe extern "C" fn kmem_cache_zalloc_from(
-    s: *mut c_void,
-    gfp: c_uint,
-    ret: usize,
-) -> *mut c_void {
-    kmem_slab::debug::with_caller(ret, || cache_alloc(s, gfp | Gfp::ZERO.0))
-}
-
-/// `kmem_cache_free(s, obj)`: NULL is a no-op; a pointer `s` did not hand
-/// out (foreign, interior, another cache's, already freed) is reported and
-/// ignored.
-///
-/// # Safety
-///
-/// If `obj` is an allocated object of `s`, nothing may use it afterwards.
-unsafe extern "C" fn kmem_cache_free_from(s: *mut c_void, obj: *mut c_void, ret: usize) {
-    // SAFETY: passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { cache_free(s, obj) })
-}
-
-c_entry! {
-    /// `kmem_cache_free(s, obj)` (see `kmem_cache_free_from`).
+c_entry_with_caller! {
+    /// `kmem_cache_free(s, obj)`: NULL is a no-op; a pointer `s` did not hand
+    /// out (foreign, interior, another cache's, already freed) is reported and
+    /// ignored.
     ///
     /// # Safety
     ///
     /// If `obj` is an allocated object of `s`, nothing may use it afterwards.
-    pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void) = kmem_cache_free_from, 2;
+    pub unsafe extern "C" fn kmem_cache_free(s: *mut c_void, obj: *mut c_void)
+        = kmem_cache_free_from, 2 => cache_free(s, obj);
 }
 
 /// # Safety
@@ -150,30 +130,15 @@ unsafe fn cache_free(s: *mut c_void, obj: *mut c_void) {
     }
 }
 
-/// `kmem_cache_alloc_bulk(s, gfp, nr, p)`: fills `p[0..nr]` and returns
-/// `nr`, or returns 0 and allocates nothing.
-///
-/// # Safety
-///
-/// `p` is valid for writes of `nr` pointers.
-unsafe extern "C" fn kmem_cache_alloc_bulk_from(
-    s: *mut c_void,
-    gfp: c_uint,
-    nr: usize,
-    p: *mut *mut c_void,
-    ret: usize,
-) -> c_int {
-    // SAFETY: passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { cache_alloc_bulk(s, gfp, nr, p) })
-}
-
-c_entry! {
-    /// `kmem_cache_alloc_bulk(s, gfp, nr, p)` (see `kmem_cache_alloc_bulk_from`).
+c_entry_with_caller! {
+    /// `kmem_cache_alloc_bulk(s, gfp, nr, p)`: fills `p[0..nr]` and returns
+    /// `nr`, or returns 0 and allocates nothing.
     ///
     /// # Safety
     ///
     /// `p` is valid for writes of `nr` pointers.
-    pub unsafe extern "C" fn kmem_cache_alloc_bulk(s: *mut c_void, gfp: c_uint, nr: usize, p: *mut *mut c_void) -> c_int = kmem_cache_alloc_bulk_from, 4;
+    pub unsafe extern "C" fn kmem_cache_alloc_bulk(s: *mut c_void, gfp: c_uint, nr: usize, p: *mut *mut c_void) -> c_int
+        = kmem_cache_alloc_bulk_from, 4 => cache_alloc_bulk(s, gfp, nr, p);
 }
 
 /// # Safety
@@ -198,29 +163,15 @@ unsafe fn cache_alloc_bulk(s: *mut c_void, gfp: c_uint, nr: usize, p: *mut *mut 
     }
 }
 
-/// `kmem_cache_free_bulk(s, nr, p)`: frees `p[0..nr]` (NULL entries skipped,
-/// bad ones reported and skipped).
-///
-/// # Safety
-///
-/// `p` is valid for reads of `nr` pointers; each as for [`kmem_cache_free`].
-unsafe extern "C" fn kmem_cache_free_bulk_from(
-    s: *mut c_void,
-    nr: usize,
-    p: *mut *mut c_void,
-    ret: usize,
-) {
-    // SAFETY: passed on.
-    kmem_slab::debug::with_caller(ret, || unsafe { cache_free_bulk(s, nr, p) })
-}
-
-c_entry! {
-    /// `kmem_cache_free_bulk(s, nr, p)` (see `kmem_cache_free_bulk_from`).
+c_entry_with_caller! {
+    /// `kmem_cache_free_bulk(s, nr, p)`: frees `p[0..nr]` (NULL entries skipped,
+    /// bad ones reported and skipped).
     ///
     /// # Safety
     ///
-    /// As for `kmem_cache_free_bulk_from`.
-    pub unsafe extern "C" fn kmem_cache_free_bulk(s: *mut c_void, nr: usize, p: *mut *mut c_void) = kmem_cache_free_bulk_from, 3;
+    /// `p` is valid for reads of `nr` pointers; each as for [`kmem_cache_free`].
+    pub unsafe extern "C" fn kmem_cache_free_bulk(s: *mut c_void, nr: usize, p: *mut *mut c_void)
+        = kmem_cache_free_bulk_from, 3 => cache_free_bulk(s, nr, p);
 }
 
 /// # Safety

@@ -6,8 +6,9 @@
 //! Only with the cargo feature `trace` (which turns on the slab and page
 //! layers' events too: `kmem_cache_alloc`/`kmem_cache_free` for caches of
 //! your own, `mm_page_alloc`/`mm_page_free` for every page block, including
-//! kmalloc's large ones and the classes' slabs). Without it the macros
-//! expand to an `if false` block the compiler removes. With it and no
+//! kmalloc's large ones and the classes' slabs). The macros are
+//! [`kmem_platform::tracepoint!`]s: without the feature they expand to an
+//! `if false` block the compiler removes. With it and no
 //! subscriber listening, each event costs a relaxed load and a branch.
 //!
 //! Fields — `kmalloc`: `call_site`, `ptr` (0 if the allocation failed),
@@ -29,43 +30,22 @@
 //! dropped by `tracing` (it does not re-enter a dispatcher).
 
 /// `kmalloc`: `$r` (a `Result<NonNull<u8>, _>`) for a request of `$size` bytes.
-#[cfg(feature = "trace")]
 macro_rules! trace_kmalloc {
     ($size:expr, $r:expr, $gfp:expr) => {
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            $crate::trace::kmalloc_event(
-                $size,
-                $r.as_ref().map_or(0, |p| p.as_ptr() as usize),
-                $gfp,
-            );
-        }
+        kmem_platform::tracepoint!(
+            $crate::trace::kmalloc_event,
+            $size,
+            $r.as_ref().map_or(0, |p| p.as_ptr() as usize),
+            $gfp
+        )
     };
-}
-#[cfg(not(feature = "trace"))]
-macro_rules! trace_kmalloc {
-    ($($e:expr),*) => {{
-        if false {
-            $(let _ = &$e;)*
-        }
-    }};
 }
 
 /// `kfree`: `$p` is being freed.
-#[cfg(feature = "trace")]
 macro_rules! trace_kfree {
     ($p:expr) => {
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            $crate::trace::kfree_event($p as usize);
-        }
+        kmem_platform::tracepoint!($crate::trace::kfree_event, $p as usize)
     };
-}
-#[cfg(not(feature = "trace"))]
-macro_rules! trace_kfree {
-    ($($e:expr),*) => {{
-        if false {
-            $(let _ = &$e;)*
-        }
-    }};
 }
 
 /// Raises `kmalloc` (out of line; `call_site` through `#[track_caller]`).

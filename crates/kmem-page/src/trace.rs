@@ -3,7 +3,8 @@
 //! [`tracing`](https://docs.rs/tracing) crate at `TRACE` level, target
 //! `kmem`, with the event's name set to the tracepoint's.
 //!
-//! Only with the cargo feature `trace`; without it the macros expand to
+//! Only with the cargo feature `trace` (the macros are
+//! [`kmem_platform::tracepoint!`]s); without it they expand to
 //! an `if false` block that the compiler removes (it only keeps the
 //! arguments "used"), so they are compiled out. With it and no
 //! subscriber listening, each event costs a relaxed load and a branch
@@ -20,39 +21,23 @@
 //! ones, as the kernel traces a free before checking it).
 
 /// `mm_page_alloc`: a block of `2^order` pages at `$addr` was handed out.
-#[cfg(feature = "trace")]
 macro_rules! trace_mm_page_alloc {
     ($addr:expr, $order:expr, $gfp:expr, $kind:expr) => {
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            $crate::trace::mm_page_alloc_event($addr as usize, $order, $gfp, $kind);
-        }
+        kmem_platform::tracepoint!(
+            $crate::trace::mm_page_alloc_event,
+            $addr as usize,
+            $order,
+            $gfp,
+            $kind
+        )
     };
-}
-#[cfg(not(feature = "trace"))]
-macro_rules! trace_mm_page_alloc {
-    ($($e:expr),*) => {{
-        if false {
-            $(let _ = &$e;)*
-        }
-    }};
 }
 
 /// `mm_page_free`: the block of `2^order` pages at `$addr` is being freed.
-#[cfg(feature = "trace")]
 macro_rules! trace_mm_page_free {
     ($addr:expr, $order:expr) => {
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            $crate::trace::mm_page_free_event($addr as usize, $order);
-        }
+        kmem_platform::tracepoint!($crate::trace::mm_page_free_event, $addr as usize, $order)
     };
-}
-#[cfg(not(feature = "trace"))]
-macro_rules! trace_mm_page_free {
-    ($($e:expr),*) => {{
-        if false {
-            $(let _ = &$e;)*
-        }
-    }};
 }
 
 /// Raises `mm_page_alloc` (out of line).

@@ -2,18 +2,11 @@
 
 use std::ptr::NonNull;
 
-use kmem_page::{Config, Gfp, PageAllocator, PageError, PageKind};
+use kmem_page::{Gfp, PageAllocator, PageError, PageKind};
 use kmem_platform::TestPlatform;
 
-fn fresh() -> PageAllocator<TestPlatform> {
-    PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: usize::MAX,
-        },
-    )
-}
+mod common;
+use common::fresh;
 
 /// Runs `f` and checks that the allocator's state is the same before and after.
 fn unchanged<S: kmem_platform::PageSource>(pages: &PageAllocator<S>, f: impl FnOnce()) {
@@ -222,13 +215,7 @@ fn huge_bad_input() {
 
 #[test]
 fn out_of_memory_is_an_error_and_recoverable() {
-    let pages = PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: 1024,
-        },
-    );
+    let pages = common::test_pages(0, 1024); // one region at the most
     let all = pages.alloc_raw(10, Gfp::KERNEL).unwrap();
     assert_eq!(
         pages.alloc_raw(0, Gfp::ATOMIC).unwrap_err(),

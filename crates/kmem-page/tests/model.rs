@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use kmem_page::{Config, Gfp, PAGE_SIZE, PCP_SETS, PageAllocator, PageKind};
-use kmem_platform::TestPlatform;
+use kmem_page::{Gfp, PAGE_SIZE, PCP_SETS, PageKind};
 use proptest::prelude::*;
+
+mod common;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -50,10 +51,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn buddy_matches_model(ops in proptest::collection::vec(op(), 1..max_ops()), keep in 0usize..3) {
-        let pages = PageAllocator::with_config(
-            TestPlatform::new(),
-            Config { keep_free_pages: keep * 1024, max_pages: 3 * 1024 },
-        );
+        let pages = common::test_pages(keep * 1024, 3 * 1024);
         // The model: live blocks by address -> (order, fill byte).
         let mut live: BTreeMap<usize, (u32, u8)> = BTreeMap::new();
         let mut fill = 1u8;

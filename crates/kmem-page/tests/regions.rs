@@ -3,8 +3,10 @@
 
 use std::mem::MaybeUninit;
 
-use kmem_page::{Config, Gfp, PageAllocator, PageError, PageKind};
+use kmem_page::{Gfp, PageAllocator, PageError, PageKind};
 use kmem_platform::{NoPages, TestPlatform};
+
+mod common;
 
 #[test]
 fn regions_are_size_aligned_and_registered() {
@@ -31,13 +33,7 @@ fn regions_are_size_aligned_and_registered() {
 
 #[test]
 fn watermark_keeps_free_regions_mapped() {
-    let pages = PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 1024,
-            max_pages: usize::MAX,
-        },
-    );
+    let pages = common::test_pages(1024, usize::MAX);
     let a = pages.alloc(10, Gfp::KERNEL).unwrap();
     let b = pages.alloc(10, Gfp::KERNEL).unwrap();
     let c = pages.alloc(10, Gfp::KERNEL).unwrap();
@@ -205,13 +201,7 @@ fn shrinkers_run_before_an_allocation_that_may_wait_fails() {
         0
     }
     assert!(kmem_page::register_shrinker(shrinker));
-    let pages = PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: 0,
-        },
-    );
+    let pages = common::test_pages(0, 0); // every allocation fails
     let before = CALLS.load(Ordering::SeqCst);
     assert!(pages.alloc(0, Gfp::NOWAIT).is_err());
     assert_eq!(

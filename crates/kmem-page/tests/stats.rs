@@ -1,21 +1,13 @@
 //! The `mp_pool_stats` view of a page allocator: exact counts and bytes for
 //! known sequences, across threads, with failures and huge mappings.
 
-use kmem_page::{Config, Gfp, PCP_SETS, PageAllocator, PageKind};
-use kmem_platform::TestPlatform;
+use kmem_page::{Gfp, PCP_SETS, PageKind};
 use kmem_platform::stats::PoolStats;
 
-const PAGE: usize = 4096;
+mod common;
+use common::fresh;
 
-fn fresh() -> PageAllocator<TestPlatform> {
-    PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: usize::MAX,
-        },
-    )
-}
+const PAGE: usize = 4096;
 
 #[test]
 fn a_known_sequence_gives_exact_stats() {

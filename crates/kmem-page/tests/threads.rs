@@ -3,20 +3,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use kmem_page::{Config, Gfp, PAGE_SIZE, PageAllocator, PageKind};
+use kmem_page::{Gfp, PAGE_SIZE, PageAllocator, PageKind};
 use kmem_platform::TestPlatform;
+
+mod common;
+use common::{check_tag, free_tagged, tag_block};
 
 #[test]
 fn stress_many_threads() {
     let threads = 4;
     let rounds = if cfg!(miri) { 20 } else { 4000 };
-    let pages = Arc::new(PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 1024,
-            max_pages: usize::MAX,
-        },
-    ));
+    let pages = Arc::new(common::test_pages(1024, usize::MAX));
     // Blocks handed between threads, so that frees happen on other threads.
     let exchange: Arc<Mutex<Vec<(usize, u32, u64)>>> = Arc::new(Mutex::new(Vec::new()));
     let hs: Vec<_> = (0..threads)
@@ -33,14 +30,8 @@ fn stress_many_threads() {
                     let order = (x % 5) as u32;
                     let p = pages.alloc_raw(order, Gfp::KERNEL).unwrap();
                     let tag = (t as u64) << 32 | i as u64;
-                    // SAFETY: the block is ours; write a tag at both ends.
-                    unsafe {
-                        p.as_ptr().cast::<u64>().write(tag);
-                        p.as_ptr()
-                            .add((PAGE_SIZE << order) - 8)
-                            .cast::<u64>()
-                            .write(tag);
-                    }
+                    // SAFETY: the block is ours.
+                    unsafe { tag_block(p, order, tag) };
                     mine.push((p.as_ptr() as usize, order, tag));
                     if x.is_multiple_of(3) {
                         exchange
@@ -62,8 +53,7 @@ fn stress_many_threads() {
                         };
                         // SAFETY: a live block of order `o`, owned by this thread now.
                         unsafe {
-                            assert_eq!((a as *const u64).read(), tag, "block clobbered");
-                            assert_eq!(((a + (PAGE_SIZE << o) - 8) as *const u64).read(), tag);
+                            check_tag(a, o, tag);
                             pages
                                 .free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o)
                                 .unwrap();
@@ -86,15 +76,8 @@ fn stress_many_threads() {
             "two live blocks overlap"
         );
     }
-    for (a, o, tag) in rest {
-        // SAFETY: live blocks of `pages`.
-        unsafe {
-            assert_eq!((a as *const u64).read(), tag);
-            pages
-                .free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o)
-                .unwrap();
-        }
-    }
+    // SAFETY: live tagged blocks of `pages`.
+    unsafe { free_tagged(&*pages, rest) };
     pages.check().unwrap();
     pages.drain();
     pages.check().unwrap();
@@ -138,13 +121,7 @@ fn allocate_on_one_cpu_free_on_another() {
     // `stats()` (every set's lock, then the zone's) all the while.
     let threads = 4;
     let rounds = if cfg!(miri) { 30 } else { 20_000 };
-    let pages = PageAllocator::with_config(
-        TestPlatform::new(),
-        Config {
-            keep_free_pages: 0,
-            max_pages: usize::MAX,
-        },
-    );
+    let pages = common::fresh();
     let start = pages.stats();
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads)
         .map(|_| std::sync::mpsc::channel::<(usize, u32, u64)>())
@@ -183,21 +160,14 @@ fn allocate_on_one_cpu_free_on_another() {
                             .alloc_kind_on(t, order, Gfp::KERNEL, PageKind::Pages)
                             .unwrap();
                         let tag = (t as u64) << 32 | i as u64;
-                        // SAFETY: the block is ours; tag both ends.
-                        unsafe {
-                            p.as_ptr().cast::<u64>().write(tag);
-                            p.as_ptr()
-                                .add((PAGE_SIZE << order) - 8)
-                                .cast::<u64>()
-                                .write(tag);
-                        }
+                        // SAFETY: the block is ours.
+                        unsafe { tag_block(p, order, tag) };
                         tx.send((p.as_ptr() as usize, order, tag)).unwrap();
                         // Free what the neighbour sent, a few at a time.
                         while let Ok((a, o, tag)) = rx.try_recv() {
                             // SAFETY: a live block of order `o`, handed to this thread.
                             unsafe {
-                                assert_eq!((a as *const u64).read(), tag, "block clobbered");
-                                assert_eq!(((a + (PAGE_SIZE << o) - 8) as *const u64).read(), tag);
+                                check_tag(a, o, tag);
                                 pages
                                     .free_kind_on(
                                         t,
@@ -223,15 +193,8 @@ fn allocate_on_one_cpu_free_on_another() {
         drop(txs);
         rxs.into_iter().flat_map(|rx| rx.into_iter()).collect()
     });
-    for (a, o, tag) in leftovers {
-        // SAFETY: live blocks of `pages`, owned by no thread any more.
-        unsafe {
-            assert_eq!((a as *const u64).read(), tag);
-            pages
-                .free_raw(std::ptr::NonNull::new(a as *mut u8).unwrap(), o)
-                .unwrap();
-        }
-    }
+    // SAFETY: live tagged blocks of `pages`, owned by no thread any more.
+    unsafe { free_tagged(&pages, leftovers) };
     pages.check().unwrap();
     let s = pages.stats();
     assert_eq!(s.allocated_pages, 0);

@@ -42,6 +42,7 @@ mod test_source;
 pub mod thread;
 pub mod time;
 pub mod tls;
+pub mod trace;
 
 pub use lock::{Mutex, MutexGuard, RawLock};
 pub use os::{Os, os_page_size};

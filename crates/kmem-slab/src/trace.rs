@@ -4,8 +4,8 @@
 //! target `kmem`, with the event's name set to the tracepoint's.
 //!
 //! Only with the cargo feature `trace` (which also turns on the page
-//! layer's events); without it the macros expand to an `if false` block the
-//! compiler removes, and [`KmemCache::alloc`](crate::KmemCache::alloc) /
+//! layer's events; the macros are [`kmem_platform::tracepoint!`]s); without
+//! it they expand to an `if false` block the compiler removes, and [`KmemCache::alloc`](crate::KmemCache::alloc) /
 //! [`free`](crate::KmemCache::free) are exactly their `_notrace` twins. With
 //! it and no subscriber listening, each event costs a relaxed load and a
 //! branch (`tracing`'s global level filter).
@@ -24,43 +24,26 @@
 /// `kmem_cache_alloc`: `$r` (a `Result<NonNull<u8>, _>`) from cache `$c`.
 /// Inline: one check of `tracing`'s level filter; the event itself is built
 /// out of line.
-#[cfg(feature = "trace")]
 macro_rules! trace_kmem_cache_alloc {
     ($c:expr, $r:expr, $gfp:expr) => {
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            $crate::trace::kmem_cache_alloc_event(
-                $c,
-                $r.as_ref().map_or(0, |p| p.as_ptr() as usize),
-                $gfp,
-            );
-        }
+        kmem_platform::tracepoint!(
+            $crate::trace::kmem_cache_alloc_event,
+            $c,
+            $r.as_ref().map_or(0, |p| p.as_ptr() as usize),
+            $gfp
+        )
     };
-}
-#[cfg(not(feature = "trace"))]
-macro_rules! trace_kmem_cache_alloc {
-    ($($e:expr),*) => {{
-        if false {
-            $(let _ = &$e;)*
-        }
-    }};
 }
 
 /// `kmem_cache_free`: `$p` is being freed into cache `$c`.
-#[cfg(feature = "trace")]
 macro_rules! trace_kmem_cache_free {
     ($c:expr, $p:expr) => {
-        if tracing::level_enabled!(tracing::Level::TRACE) {
-            $crate::trace::kmem_cache_free_event($c, $p.as_ptr() as usize);
-        }
+        kmem_platform::tracepoint!(
+            $crate::trace::kmem_cache_free_event,
+            $c,
+            $p.as_ptr() as usize
+        )
     };
-}
-#[cfg(not(feature = "trace"))]
-macro_rules! trace_kmem_cache_free {
-    ($($e:expr),*) => {{
-        if false {
-            $(let _ = &$e;)*
-        }
-    }};
 }
 
 /// Raises `kmem_cache_alloc` (out of line; `call_site` is the caller's
