@@ -681,7 +681,7 @@ impl CacheInner {
         if off < self.memo_bytes && (m as u32) < (self.recip as u32) {
             // SAFETY: `s` is a live slab of this cache (`num` objects), and
             // the index is below `num` (see `memo_bytes`).
-            Some(unsafe { Slab::state_in(s, (m >> 32) as usize) })
+            Some(unsafe { Slab::state_in(s, self.num as usize, (m >> 32) as usize) })
         } else {
             None
         }
@@ -706,7 +706,7 @@ impl CacheInner {
         }
         // SAFETY: `s` is a live slab of this cache (`num` objects), and
         // `idx < num` (off < num * size).
-        let st = unsafe { Slab::state_in(s, idx) };
+        let st = unsafe { Slab::state_in(s, self.num as usize, idx) };
         Some((st, s))
     }
 
