@@ -7,7 +7,7 @@ use kmem_page::Gfp;
 
 use crate::caches::caches_if_ready;
 use crate::class::size_class_aligned;
-use crate::{kfree, kmalloc_aligned, ksize};
+use crate::{kfree, kfree_fast, kmalloc_aligned, kmalloc_fast, ksize};
 
 /// kmalloc as a [`GlobalAlloc`]:
 ///
@@ -23,8 +23,10 @@ use crate::{kfree, kmalloc_aligned, ksize};
 /// have them, or by page blocks (aligned to their size); up to 4 MiB.
 /// `alloc_zeroed` uses `__GFP_ZERO` (fresh page blocks are not cleared
 /// again); `realloc` stays in place while the new size keeps its size class
-/// (or, for page blocks, fits the block and uses more than a quarter of it);
-/// `dealloc` goes by the layout to the class's cache.
+/// (or, for page blocks, fits the block and uses more than a quarter of it).
+/// `alloc` and `dealloc` try the calling thread's array first without a
+/// call ([`kmalloc_fast`], [`kfree_fast`]); past it, `dealloc` goes by the
+/// layout to the class's cache.
 /// Nothing on these paths uses the system allocator, so the first
 /// allocation of a thread (which sets up its array caches) cannot recurse.
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,8 +49,14 @@ const GFP: Gfp = Gfp(Gfp::KERNEL.0 | Gfp::NOWARN.0);
 unsafe impl GlobalAlloc for Kmalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        kmalloc_aligned(layout.size().max(1), layout.align(), GFP)
-            .map_or(ptr::null_mut(), |p| p.as_ptr())
+        // Every class is aligned to 8 at least: the calling thread's array
+        // first, with no call (as the malloc replacement does).
+        if layout.align() <= 8
+            && let Some(p) = kmalloc_fast(layout.size())
+        {
+            return p.as_ptr();
+        }
+        alloc_slow(layout)
     }
 
     #[inline]
@@ -59,20 +67,15 @@ unsafe impl GlobalAlloc for Kmalloc {
 
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        // The layout names the class (`realloc` keeps an object in place
-        // only within its class), so the free goes straight to the class's
-        // cache: its per-thread memo of the last slab usually validates the
-        // pointer without a descriptor lookup.
-        if let Some(c) = size_class_aligned(layout.size(), layout.align())
-            && let Some(cs) = caches_if_ready()
-        {
-            // SAFETY: `p` came from this allocator with `layout`, hence
-            // from class `c`'s cache (GlobalAlloc's contract).
-            let _ = unsafe { cs[c].free(ptr::NonNull::new_unchecked(p)) };
+        // Onto the calling thread's array through the page descriptor, with
+        // no call (`kfree_fast`, as the malloc replacement's `free`).
+        // SAFETY: `p` came from this allocator and is given up
+        // (GlobalAlloc's contract).
+        if unsafe { kfree_fast(p) } {
             return;
         }
-        // SAFETY: `p` came from this allocator (GlobalAlloc's contract).
-        let _ = unsafe { kfree(p) };
+        // SAFETY: as above.
+        unsafe { dealloc_slow(p, layout) }
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -103,4 +106,36 @@ unsafe impl GlobalAlloc for Kmalloc {
         }
         q.as_ptr()
     }
+}
+
+/// [`Kmalloc::alloc`] past the thread's array: alignments above 8, sizes
+/// of zero or above the classes, an empty array.
+#[cold]
+#[inline(never)]
+fn alloc_slow(layout: Layout) -> *mut u8 {
+    kmalloc_aligned(layout.size().max(1), layout.align(), GFP)
+        .map_or(ptr::null_mut(), |p| p.as_ptr())
+}
+
+/// [`Kmalloc::dealloc`] past the thread's array: a full array, a page
+/// block, a debug cache. The layout names the class (`realloc` keeps an
+/// object in place only within its class), so the free goes to the class's
+/// cache; page blocks go to `kfree`.
+///
+/// # Safety
+///
+/// `p` came from [`Kmalloc`] with `layout` and is given up.
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_slow(p: *mut u8, layout: Layout) {
+    if let Some(c) = size_class_aligned(layout.size(), layout.align())
+        && let Some(cs) = caches_if_ready()
+    {
+        // SAFETY: `p` came from this allocator with `layout`, hence from
+        // class `c`'s cache (GlobalAlloc's contract).
+        let _ = unsafe { cs[c].free(ptr::NonNull::new_unchecked(p)) };
+        return;
+    }
+    // SAFETY: `p` came from this allocator (GlobalAlloc's contract).
+    let _ = unsafe { kfree(p) };
 }
