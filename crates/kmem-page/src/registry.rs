@@ -16,10 +16,10 @@
 //!
 //! A slot that one page-source region covers exactly (the usual case: such a
 //! region is one 4 MiB slot) is tagged [`FULL`]: its page descriptors then
-//! sit at a fixed place after the region header, so [`lookup_head`] — the
-//! first step of every `kfree` — goes from the slot straight to the
-//! descriptor without reading the region's bounds (one dependent load and
-//! about ten instructions fewer).
+//! sit at a fixed place after the region header, so [`lookup_fast`] (the
+//! first step of every `kfree`) and [`lookup_head`] go from the slot
+//! straight to the descriptor without reading the region's bounds: one
+//! dependent load and about ten instructions fewer.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
