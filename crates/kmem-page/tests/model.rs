@@ -73,6 +73,15 @@ proptest! {
                             let blk = kmem_page::lookup_block(a + len - 1).unwrap();
                             prop_assert_eq!(blk.addr, a);
                             prop_assert_eq!(blk.order, order);
+                            // The fast lookups (regions from the page source cover
+                            // their registry slot exactly) agree with the region's.
+                            let head = kmem_page::lookup_fast(a + 8).expect("a slot of one page-source region");
+                            prop_assert!(std::ptr::eq(head, blk.desc));
+                            prop_assert!(kmem_page::lookup_head(a).is_some_and(|d| std::ptr::eq(d, blk.desc)));
+                            if order > 0 {
+                                prop_assert_eq!(kmem_page::lookup_fast(a + len - 1).unwrap().kind(), PageKind::Tail);
+                                prop_assert!(kmem_page::lookup_head(a + len - 1).is_none());
+                            }
                             // SAFETY: the block is ours, `len` bytes.
                             let bytes = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len) };
                             if zero {
@@ -103,6 +112,9 @@ proptest! {
                     live.remove(&a);
                     // SAFETY: a live block of `pages` of order `o`.
                     unsafe { pages.free_kind_on(cpu, std::ptr::NonNull::new(a as *mut u8).unwrap(), o, PageKind::Pages) }.unwrap();
+                    prop_assert!(kmem_page::lookup_head(a).is_none(), "a freed block still heads an allocation");
+                    // (None once the block's region went back to the source.)
+                    prop_assert!(kmem_page::lookup_fast(a).is_none_or(|d| !d.kind().is_allocated()));
                 }
                 Op::Trim => { pages.trim(0); prop_assert_eq!(pages.stats().cached_pages, 0); }
                 Op::Drain => {
