@@ -1489,7 +1489,7 @@ pub unsafe fn free_tagged_fast(p: NonNull<u8>, desc: &kmem_page::PageDesc, tag: 
         return false;
     };
     let s = desc.private() as *const Slab;
-    cpu_cache::fast_free_in(c, c.id, p.as_ptr() as usize, s, desc.aux())
+    cpu_cache::fast_free_in(c, p.as_ptr() as usize, s, desc.aux())
 }
 
 /// The object size of the cache owning the slab whose head page descriptor

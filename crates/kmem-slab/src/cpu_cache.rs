@@ -846,7 +846,6 @@ pub(crate) fn fast_free(c: &CacheInner, id: u32, addr: usize) -> bool {
 #[inline(always)]
 pub(crate) fn fast_free_in(
     c: &CacheInner,
-    id: u32,
     addr: usize,
     slab: *const crate::slab::Slab,
     colour_off: u32,
@@ -859,7 +858,7 @@ pub(crate) fn fast_free_in(
         return false;
     };
     // SAFETY: `st` is the state byte of an object of `c` (above).
-    unsafe { push_free(c, id, addr, |_| st) }
+    unsafe { push_free(c, c.id, addr, |_| st) }
 }
 
 /// The common part of the free fast paths: enters, checks the bound, asks
