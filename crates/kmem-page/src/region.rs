@@ -92,8 +92,7 @@ impl Region {
         // SAFETY: the caller guarantees the bytes are a valid `Region` (zeroes
         // are one) that lives for the process.
         let rr: &Region = unsafe { r.as_ref() };
-        // SAFETY: descriptors follow the 64-byte header inside the same block.
-        let descs = unsafe { meta.as_ptr().add(core::mem::size_of::<Region>()) }.cast::<PageDesc>();
+        let descs = Region::table_after(r.as_ptr()).cast_mut();
         rr.meta.store(meta.as_ptr(), Ordering::Relaxed);
         rr.descs.store(descs, Ordering::Relaxed);
         rr.cap.store(cap, Ordering::Relaxed);
@@ -112,6 +111,15 @@ impl Region {
         rr.owner_id.store(owner_id, Ordering::Relaxed);
         rr.npages.store(npages, Ordering::Release);
         r
+    }
+
+    /// Where the descriptor table of the region whose header is at `r`
+    /// starts: right after the 64-byte header, in the same metadata block
+    /// (`init` puts it there; the registry's `FULL` slots find descriptors
+    /// by it without reading the header). Address arithmetic only.
+    #[inline(always)]
+    pub(crate) fn table_after(r: *const Region) -> *const PageDesc {
+        r.wrapping_add(1).cast()
     }
 
     /// The metadata block, for handing it back to its pool.

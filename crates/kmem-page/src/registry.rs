@@ -77,11 +77,7 @@ fn untag(v: *mut Region) -> *mut Region {
 /// at `slot_start`.
 fn covers_exactly(region: &Region, slot_start: usize) -> bool {
     use crate::region::RegionKind;
-    debug_assert!(
-        region.cap() == 0
-            || region.descs_ptr() as usize
-                == region as *const Region as usize + core::mem::size_of::<Region>()
-    );
+    debug_assert!(region.cap() == 0 || region.descs_ptr() == Region::table_after(region));
     region.kind() == RegionKind::Source
         && region.base() == slot_start
         && region.npages() == SLOT_PAGES
@@ -413,14 +409,12 @@ fn desc_in_full_slot(v: *mut Region, addr: usize) -> Option<&'static crate::Page
     }
     // A page-source region that covers the slot: the descriptors follow its
     // header, one per page of the slot.
-    let descs = (v as usize & !FULL) + core::mem::size_of::<Region>();
+    let descs = Region::table_after(untag(v));
     // SAFETY: `FULL` is set only for a region whose metadata block holds at
     // least `SLOT_PAGES` descriptors after the header (`covers_exactly`);
     // metadata is never unmapped, and a descriptor is all atomics where a
     // stale lookup may read it.
-    Some(unsafe {
-        &*(descs as *const crate::PageDesc).add((addr >> PAGE_SHIFT) & (SLOT_PAGES - 1))
-    })
+    Some(unsafe { &*descs.add((addr >> PAGE_SHIFT) & (SLOT_PAGES - 1)) })
 }
 
 /// [`lookup_head`] through the region's bounds: a shared or partly covered
