@@ -776,11 +776,8 @@ impl CacheInner {
         }
         let p = loop {
             let r = cpu_cache::with_own_array(self, |ac| {
-                // SAFETY: the array is ours (thread lock held, or marked busy
-                // with open bounds).
+                // SAFETY: the array is ours (thread lock held).
                 unsafe {
-                    // The fast path takes a hot object whatever the bounds.
-                    debug_assert!((*ac).hot_obj.load(Ordering::Relaxed).is_null());
                     let refill = (*ac).avail == 0;
                     if refill {
                         let mut n = self.node.lists.lock();
@@ -845,27 +842,16 @@ impl CacheInner {
         let (e, s) = self.check_free_slab(addr)?;
         let mut destroy = DestroyList::new();
         let r = cpu_cache::with_own_array(self, |ac| {
-            // SAFETY: the array is ours (thread lock held, or marked busy
-            // with open bounds).
+            // SAFETY: the array is ours (thread lock held).
             unsafe {
-                // The object takes the hot slot (the top of the stack); the
-                // object there before goes down onto the entries, after a
-                // flush if they are full.
-                match ArrayCache::take_hot(ac) {
-                    Some(h) => {
-                        if (*ac).avail >= (*ac).limit {
-                            self.flusharray(ac, &mut destroy);
-                            (*ac).stat.freemiss.inc();
-                        } else {
-                            (*ac).stat.freehit.count();
-                        }
-                        *ArrayCache::entry(ac, (*ac).avail) = h;
-                        (*ac).avail += 1;
-                    }
-                    None => (*ac).stat.freehit.count(),
+                if (*ac).avail >= (*ac).limit {
+                    self.flusharray(ac, &mut destroy);
+                    (*ac).stat.freemiss.inc();
+                } else {
+                    (*ac).stat.freehit.count();
                 }
-                (*ac).hot_state.store(e.state.cast_mut(), Ordering::Relaxed);
-                (*ac).hot_obj.store(e.obj, Ordering::Release);
+                *ArrayCache::entry(ac, (*ac).avail) = e;
+                (*ac).avail += 1;
                 (*ac).memo_s_mem = (*s).s_mem;
                 (*ac).memo_state = Slab::state(s, 0);
                 (*ac).memo_gen = slab_gen;
@@ -878,19 +864,17 @@ impl CacheInner {
         Ok(())
     }
 
-    /// Drains every thread's array for this cache (hot slots included) and
-    /// the shared array, then releases every free slab
-    /// (`kmem_cache_shrink`). Returns slabs freed.
+    /// Drains every thread's array for this cache and the shared array, then
+    /// releases every free slab (`kmem_cache_shrink`). Returns slabs freed.
     pub(crate) fn shrink(&self, drop_arrays: bool) -> usize {
         let mut destroy = DestroyList::new();
         cpu_cache::for_each_thread_exclusive(|t| {
             let slot = &t.slots[self.id as usize];
             let ac = slot.load(Ordering::Relaxed);
             if !ac.is_null() {
-                // SAFETY: `t` is frozen (or is us) and its lock is held: the
-                // array is ours, hot slot included (`take_hot`).
+                // SAFETY: `t` is frozen (or is us) and its lock is held: the array is ours.
                 unsafe {
-                    self.node_flush_all(ac, true, &mut destroy);
+                    self.node_flush_all(ac, &mut destroy);
                     if drop_arrays {
                         slot.store(ptr::null_mut(), Ordering::Relaxed);
                         cpu_cache::free_array(ac);

@@ -18,20 +18,10 @@
 //! caches back and frees the block when the thread exits. After that the slot
 //! holds [`DEAD`] and the thread allocates straight from the node lists.
 //!
-//! ## The hot slot
-//!
-//! The newest free object sits in the array's header, in its **hot slot**,
-//! above the entries: a free fills an empty slot and an allocation empties a
-//! full one, without touching `avail` or the busy marks below. A program
-//! that frees and allocates by turns never goes further; other patterns
-//! move the hot object down onto the entries (a free into a full slot) or
-//! pop the entries (an allocation from an empty one). See [`ArrayCache`]
-//! for how a remote thread takes a hot object.
-//!
 //! ## The fast path and remote access
 //!
-//! The owner's fast path takes no lock and does no atomic read-modify-write.
-//! On the entries it makes the array's hit counter for the operation odd (a
+//! The owner's fast path takes no lock and does no atomic read-modify-write:
+//! it makes the array's hit counter for the operation odd (a
 //! [`HitSeq`](crate::stats::HitSeq): `2 * hits + busy`, so marking and
 //! counting are the same two stores), orders that store before its load of
 //! the array's fast-path bound ([`FastBounds`]: `lo` for allocations, `hi`
@@ -61,52 +51,28 @@ use crate::cache::CacheInner;
 use crate::stats::HitSeq;
 use crate::sync::{AtomicU32, fence};
 
-/// An array cache: a header and `limit` entries (Linux `struct array_cache`),
-/// plus the hot slot.
-///
-/// The **hot slot** (`hot_obj`, `hot_state`) holds the newest free object,
-/// the top of the stack, above `entry[0..avail]`: the stack is
-/// `entry[0..avail]` then, if `hot_obj` is not null, the hot object. A free
-/// that finds the slot empty fills it; an allocation that finds it full
-/// empties it. Neither touches `avail`, `entry` or the busy marks, so the
-/// alloc + free pair that most programs repeat does not carry `avail` from
-/// one operation to the next through memory (the store-to-load chain that
-/// bounded the pair) and marks nothing. A free that finds the slot full
-/// moves the hot object down onto `entry[avail]` under the freeze protocol
-/// and takes the slot; an allocation that finds it empty pops
-/// `entry[avail - 1]` under the protocol.
-///
-/// A remote thread may still take the hot object (`shrink`, the reaper,
-/// `destroy`), with the owner frozen, through [`take_hot`](Self::take_hot):
-/// the owner's allocation claims the object by storing null and then checks
-/// the bounds (the same asymmetric Dekker pair as a busy mark: the claim
-/// store, a compiler fence, the bound's load; the remote side's
-/// `membarrier`). If it finds them closed, a remote thread may have taken
-/// the object before seeing the claim: the owner waits for it on the thread
-/// lock and keeps the object only if `hot_gen`, which every take bumps, is
-/// unchanged. A free that finds the slot empty fills it with a plain
-/// release store: a remote thread sees either null or the object, whole.
+/// An array cache: a header and `limit` entries (Linux `struct array_cache`).
 #[repr(C)]
 pub(crate) struct ArrayCache {
     /// Entries in use: `entry[0..avail]` are free objects, the newest last.
     /// Only the owner touches it (or a remote thread while the owner is frozen;
     /// for the shared array: under the node lock).
     pub(crate) avail: u32,
-    /// Capacity of `entry`. Fixed.
+    /// Capacity. Fixed.
     pub(crate) limit: u32,
     /// The fast paths' bounds on `avail` (closed while a remote thread works
     /// on the array).
     pub(crate) bounds: FastBounds,
-    /// The hot slot: the newest free object (on top of `entry[avail - 1]`),
-    /// or null. A non-null value is an object of the array's cache whose
-    /// state byte reads free, published after `hot_state` (release). Written
-    /// by the owner, and by a remote thread only through `take_hot` with the
-    /// owner frozen (type docs). Always null in the shared array.
-    pub(crate) hot_obj: AtomicPtr<u8>,
-    /// The hot object's state byte. Meaningful only while `hot_obj` is not
-    /// null; written by the owner only while `hot_obj` is null or under the
-    /// freeze protocol.
-    pub(crate) hot_state: AtomicPtr<AtomicU8>,
+    /// Objects moved per refill / flush. Fixed.
+    pub(crate) batchcount: u32,
+    /// Set by an allocation in the slow path (a refill) and, for the shared
+    /// array, by a transfer out of it; cleared by the reaper, which only takes
+    /// objects from arrays not touched since its last pass. Allocations on the
+    /// fast path do not write it: they are seen as `stat.allochit` moving
+    /// past `reap_mark` (see [`is_touched`](Self::is_touched)).
+    pub(crate) touched: u32,
+    /// The cache this array belongs to. Fixed.
+    pub(crate) cache: *const CacheInner,
     /// Memo of the last slab a free validated through the page descriptors:
     /// its first object (`s_mem`; 0: none — no object lies within
     /// `slab_bytes` of address 0, so nothing matches)…
@@ -115,32 +81,16 @@ pub(crate) struct ArrayCache {
     pub(crate) memo_state: *const AtomicU8,
     /// …and the cache's `slab_gen` then. While the generation is unchanged no
     /// slab of the cache was destroyed, so the block is still that slab.
-    /// The three memo words are owner-only.
     pub(crate) memo_gen: usize,
-    /// Hot objects taken by remote threads so far: bumped by `take_hot`
-    /// (owner frozen, its lock held), read by the owner's allocation before
-    /// it claims the hot object and again under the lock if the claim met
-    /// closed bounds.
-    pub(crate) hot_gen: core::sync::atomic::AtomicU32,
-    /// Set by an allocation in the slow path (a refill) and, for the shared
-    /// array, by a transfer out of it; cleared by the reaper, which only takes
-    /// objects from arrays not touched since its last pass. Allocations on the
-    /// fast path do not write it: they are seen as `stat.allochit` moving
-    /// past `reap_mark` (see [`is_touched`](Self::is_touched)).
-    pub(crate) touched: u32,
-    /// SLAB's `cpustat` of this array: written only by the owning thread
-    /// (relaxed load + store), read by `stats` under the thread-list lock,
-    /// folded into the node when the array is freed (see `stats`). The two
-    /// hit counters are also the busy marks of the fast paths that use
-    /// `entry` (module docs); a hit on the hot slot counts without marking.
-    pub(crate) stat: crate::stats::CpuStat,
-    /// Objects moved per refill / flush. Fixed.
-    pub(crate) batchcount: u32,
-    /// The cache this array belongs to. Fixed.
-    pub(crate) cache: *const CacheInner,
     /// `stat.allochit` when the reaper last cleared `touched`. Written under
     /// the owner's lock with the owner frozen (or by the owner in its slow path).
     pub(crate) reap_mark: u64,
+    /// SLAB's `cpustat` of this array: written only by the owning thread
+    /// (relaxed load + store), read by `stats` under the thread-list lock,
+    /// folded into the node when the array is freed (see `stats`). The two
+    /// hit counters are also the fast paths' busy marks (module docs); they
+    /// come first, in the header's first 64 bytes with `avail`.
+    pub(crate) stat: crate::stats::CpuStat,
 }
 
 /// One cached object: its address and its state byte (so the fast path can
@@ -183,17 +133,14 @@ impl ArrayCache {
                 avail: 0,
                 limit,
                 bounds: FastBounds::new(limit),
-                hot_obj: AtomicPtr::new(ptr::null_mut()),
-                hot_state: AtomicPtr::new(ptr::null_mut()),
+                batchcount,
+                touched: 0,
+                cache,
                 memo_s_mem: 0,
                 memo_state: ptr::null(),
                 memo_gen: 0,
-                hot_gen: core::sync::atomic::AtomicU32::new(0),
-                touched: 0,
-                stat: crate::stats::CpuStat::new(),
-                batchcount,
-                cache,
                 reap_mark: 0,
+                stat: crate::stats::CpuStat::new(),
             })
         };
         a
@@ -233,33 +180,6 @@ impl ArrayCache {
     pub(crate) unsafe fn entry(this: *mut ArrayCache, i: u32) -> *mut Entry {
         // SAFETY: entries follow the header; `i < limit`.
         unsafe { this.add(1).cast::<Entry>().add(i as usize) }
-    }
-
-    /// Empties the hot slot: its object, if it held one. Bumps `hot_gen`,
-    /// so an owner whose claim met closed bounds knows the object is gone.
-    ///
-    /// # Safety
-    ///
-    /// `this` is live, and either the caller is its owner (in a slow path,
-    /// or exiting), or the owner is frozen with its lock held by the caller
-    /// (`wait_quiescent` done), or the owner cannot be using the array (the
-    /// cache is being destroyed; a fork child's dead thread).
-    pub(crate) unsafe fn take_hot(this: *mut ArrayCache) -> Option<Entry> {
-        // SAFETY: per the contract.
-        unsafe {
-            let obj = (*this).hot_obj.load(Ordering::Acquire);
-            if obj.is_null() {
-                return None;
-            }
-            // The slot first, then the generation (see `fast_alloc`).
-            (*this).hot_obj.store(ptr::null_mut(), Ordering::Relaxed);
-            let g = (*this).hot_gen.load(Ordering::Relaxed);
-            (*this).hot_gen.store(g.wrapping_add(1), Ordering::Release);
-            Some(Entry {
-                obj,
-                state: (*this).hot_state.load(Ordering::Relaxed),
-            })
-        }
     }
 
     /// Moves up to `max` entries from the top of `from` to the top of `to`
@@ -353,60 +273,15 @@ impl FastBounds {
 #[inline(always)]
 pub(crate) fn enter(seq: &HitSeq) {
     seq.enter();
-    dekker_fence();
-}
-
-/// The owner's half of the asymmetric Dekker protocol: orders its store
-/// (a busy mark, a hot-slot claim) before its load of the bounds, by a
-/// compiler fence, paired with the remote side's `membarrier`. Where that is
-/// not available at compile time (Miri, loom, other systems), a real fence.
-#[inline(always)]
-fn dekker_fence() {
+    // The owner's half of the asymmetric Dekker protocol: the store above
+    // before the bound's load, by a compiler fence, paired with the remote
+    // side's `membarrier`. Where that is not available at compile time
+    // (Miri, loom, other systems), a real fence.
     if cfg!(any(miri, loom, not(target_os = "linux"))) {
         fence(Ordering::SeqCst);
     } else {
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
     }
-}
-
-/// The owner claimed its hot object `h` (state byte `st`, `hot_gen` was
-/// `g`) and then found the bounds closed: a remote thread is working on the
-/// array, and may have taken `h` before it saw the claim. Waits for it on
-/// the thread lock; `h` is still ours if `hot_gen` did not move. `None`: it
-/// was taken (the caller goes on to its slow path). A thread without
-/// `membarrier`, whose bounds never open, comes here for every allocation
-/// from its hot slot, and keeps the object.
-///
-/// # Safety
-///
-/// `ac` is the calling thread's live array, whose hot slot held `h` with
-/// state byte `st` and `hot_gen` `g` before the claim.
-#[cold]
-#[inline(never)]
-unsafe fn hot_claim_frozen(
-    ac: *mut ArrayCache,
-    h: *mut u8,
-    st: *mut AtomicU8,
-    g: u32,
-) -> Option<*mut u8> {
-    let t = current_raw();
-    // SAFETY: `own_array` found our array, so our block is live.
-    let t = unsafe { &*t };
-    lock_api::RawMutex::lock(&t.lock);
-    // SAFETY: per the contract; under our lock no remote thread works on
-    // the array, and whatever one did is visible (the lock's acquire).
-    let r = unsafe {
-        if (*ac).hot_gen.load(Ordering::Relaxed) == g {
-            (*st).store(crate::slab::OBJ_ALLOCATED, Ordering::Relaxed);
-            (*ac).stat.allochit.count();
-            Some(h)
-        } else {
-            None
-        }
-    };
-    // SAFETY: locked above.
-    unsafe { lock_api::RawMutex::unlock(&t.lock) };
-    r
 }
 
 /// After [`remote_barrier`]: waits until the owner is outside the fast-path
@@ -799,10 +674,10 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
                 continue;
             }
             // SAFETY: a live array of a live cache: destroy drains and clears
-            // slots under THREADS, which we hold; its hot slot is ours.
+            // slots under THREADS, which we hold.
             unsafe {
                 let c = &*(*ac).cache;
-                c.node_flush_all(ac, true, &mut destroy);
+                c.node_flush_all(ac, &mut destroy);
                 free_array(ac);
             }
         }
@@ -901,8 +776,7 @@ fn own_array(id: u32) -> Option<*mut ArrayCache> {
     (!ac.is_null()).then_some(ac)
 }
 
-/// Fast path: takes the hot object of the calling thread's array cache for
-/// `c`, else pops its newest entry.
+/// Fast path: pops an object from the calling thread's array cache for `c`.
 #[inline(always)]
 pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
     debug_assert_eq!(id, c.id);
@@ -910,35 +784,11 @@ pub(crate) fn fast_alloc(c: &CacheInner, id: u32) -> Option<*mut u8> {
     // SAFETY: an array in our slot is live: it leaves the slot only when this
     // thread exits (on this thread) or when its cache is destroyed, and no
     // thread may use a cache that is being destroyed (`destroy`'s contract),
-    // so not while this call runs. A non-null hot object's state byte is
-    // live (its slab holds an object that is not free in it, so it is not
-    // destroyed).
-    unsafe {
-        // `hot_gen` before the slot: a remote take stores null to the slot
-        // before it bumps `hot_gen` (release), so a slot read after an old
-        // `hot_gen` may still show the taken object, but one read after the
-        // new `hot_gen` cannot — and the claim below then sees the take.
-        let g = (*ac).hot_gen.load(Ordering::Acquire);
-        let h = (*ac).hot_obj.load(Ordering::Relaxed);
-        if !h.is_null() {
-            let st = (*ac).hot_state.load(Ordering::Relaxed);
-            // The claim, then the bound: the owner's half of the Dekker pair
-            // (type docs of `ArrayCache`).
-            (*ac).hot_obj.store(ptr::null_mut(), Ordering::Relaxed);
-            dekker_fence();
-            if (*ac).bounds.lo.load(Ordering::Acquire) != 0 {
-                return hot_claim_frozen(ac, h, st, g);
-            }
-            (*st).store(crate::slab::OBJ_ALLOCATED, Ordering::Relaxed);
-            (*ac).stat.allochit.count();
-            return Some(h);
-        }
-    }
-    // SAFETY: as above.
+    // so not while this call runs.
     let seq = unsafe { &(*ac).stat.allochit };
     enter(seq);
-    // SAFETY: the array is ours: remote threads touch `avail` and `entry`
-    // only while its bounds are closed and we are outside `enter`/`leave`.
+    // SAFETY: the array is ours: remote threads touch it only while its
+    // bounds are closed and we are outside `enter`/`leave`.
     unsafe {
         let lo = (*ac).bounds.lo.load(Ordering::Acquire);
         let n = (*ac).avail;
@@ -1011,15 +861,14 @@ pub(crate) fn fast_free_in(
     unsafe { push_free(c, c.id, addr, |_| st) }
 }
 
-/// The common part of the free fast paths: asks `state` for the object's
-/// state byte (given the thread's array) and, if it says allocated, marks it
-/// free and puts the object in the hot slot — when the slot is full, after
-/// moving the object there down onto the entries under the freeze protocol.
+/// The common part of the free fast paths: enters, checks the bound, asks
+/// `state` for the object's state byte (given the thread's array), and if it
+/// says allocated marks it free and pushes the object.
 ///
 /// # Safety
 ///
 /// `state` returns a live state byte (of an object of `c`, or
-/// `NOT_ALLOCATED`); it may write the array's owner-only fields.
+/// `NOT_ALLOCATED`), and is called inside `enter`/`leave`.
 #[inline(always)]
 unsafe fn push_free(
     c: &CacheInner,
@@ -1031,43 +880,10 @@ unsafe fn push_free(
     let Some(ac) = own_array(id) else {
         return false;
     };
-    // SAFETY: the array is live (as in `fast_alloc`); its memo is ours
-    // alone; `state` per the contract. An empty hot slot is filled with a
-    // release store after its state byte: a remote thread that takes it
-    // (owner frozen) sees null or the whole object; nothing else writes it
-    // while it is null.
-    unsafe {
-        let st = state(ac);
-        if (*st).load(Ordering::Relaxed) != crate::slab::OBJ_ALLOCATED {
-            return false;
-        }
-        if !(*ac).hot_obj.load(Ordering::Relaxed).is_null() {
-            return push_hot_down(ac, addr, st);
-        }
-        (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
-        (*ac).hot_state.store(st.cast_mut(), Ordering::Relaxed);
-        (*ac).hot_obj.store(addr as *mut u8, Ordering::Release);
-        (*ac).stat.freehit.count();
-        true
-    }
-}
-
-/// The free fast path when the hot slot is full: under the freeze protocol,
-/// moves the hot object down onto `entry[avail]` and puts `addr` (state
-/// byte `st`, checked allocated) in the slot. `false`: the array is full or
-/// frozen, and nothing changed.
-///
-/// # Safety
-///
-/// `ac` is the calling thread's live array; `st` is `addr`'s live state byte.
-#[inline(always)]
-unsafe fn push_hot_down(ac: *mut ArrayCache, addr: usize, st: *const AtomicU8) -> bool {
     // SAFETY: as in `fast_alloc`.
     let seq = unsafe { &(*ac).stat.freehit };
     enter(seq);
-    // SAFETY: the array, hot slot included, is ours between `enter` and
-    // `leave` while its bounds are open (a remote thread that took the hot
-    // object before that left null, read again here).
+    // SAFETY: the array is ours (as in `fast_alloc`); `state` per the contract.
     unsafe {
         let hi = (*ac).bounds.hi.load(Ordering::Acquire);
         let n = (*ac).avail;
@@ -1075,17 +891,17 @@ unsafe fn push_hot_down(ac: *mut ArrayCache, addr: usize, st: *const AtomicU8) -
             seq.abort();
             return false;
         }
-        let h = (*ac).hot_obj.load(Ordering::Relaxed);
-        if !h.is_null() {
-            *ArrayCache::entry(ac, n) = Entry {
-                obj: h,
-                state: (*ac).hot_state.load(Ordering::Relaxed),
-            };
-            (*ac).avail = n + 1;
+        let st = state(ac);
+        if (*st).load(Ordering::Relaxed) != crate::slab::OBJ_ALLOCATED {
+            seq.abort();
+            return false;
         }
         (*st).store(crate::slab::OBJ_FREE, Ordering::Relaxed);
-        (*ac).hot_state.store(st.cast_mut(), Ordering::Relaxed);
-        (*ac).hot_obj.store(addr as *mut u8, Ordering::Release);
+        *ArrayCache::entry(ac, n) = Entry {
+            obj: addr as *mut u8,
+            state: st,
+        };
+        (*ac).avail = n + 1;
         seq.leave();
         true
     }
@@ -1098,7 +914,8 @@ unsafe fn push_hot_down(ac: *mut ArrayCache, addr: usize, st: *const AtomicU8) -
 ///
 /// # Safety
 ///
-/// `ac` is the calling thread's array for `c` (its memo is ours alone).
+/// `ac` is the calling thread's array for `c`, and the thread is inside
+/// `enter`/`leave`.
 #[cold]
 #[inline(never)]
 unsafe fn memo_miss(c: &CacheInner, ac: *mut ArrayCache, addr: usize) -> *const AtomicU8 {

@@ -139,7 +139,7 @@ pub unsafe fn fork_child() {
                 // SAFETY: a live array of a live cache, ours alone now.
                 unsafe {
                     let c = &*(*ac).cache;
-                    c.node_flush_all(ac, true, &mut destroy);
+                    c.node_flush_all(ac, &mut destroy);
                     cpu_cache::free_array(ac);
                 }
             }

@@ -136,7 +136,7 @@ impl Local<'_> {
         let c = self.m.cache.inner();
         let mut d = DestroyList::new();
         // SAFETY: the array is this `Local`'s alone.
-        unsafe { c.node_flush_all(self.ac, true, &mut d) };
+        unsafe { c.node_flush_all(self.ac, &mut d) };
         d.run();
     }
 }
@@ -154,17 +154,11 @@ impl Drop for Local<'_> {
 /// remote thread, over data that loom checks for unsynchronised access: the
 /// owner's busy mark is a hit counter ([`HitSeq`]), the remote side's switch
 /// the bounds ([`FastBounds`]), as on a real array cache.
-///
-/// `hot` stands for the array's hot slot: the owner touches it outside the
-/// protocol, and moves its value into `data` (the entries) under the
-/// protocol, as `push_hot_down` does; the remote side never touches it. Loom
-/// reports any access to `hot` or `data` that the protocol does not order.
 pub struct FreezeModel {
     seq: HitSeq,
     bounds: FastBounds,
     lock: loom::sync::Mutex<()>,
     data: loom::cell::UnsafeCell<u32>,
-    hot: loom::cell::UnsafeCell<u32>,
 }
 
 // SAFETY: `data` is only touched under the protocol being checked.
@@ -177,7 +171,6 @@ impl Default for FreezeModel {
             bounds: FastBounds::new(1),
             lock: loom::sync::Mutex::new(()),
             data: loom::cell::UnsafeCell::new(0),
-            hot: loom::cell::UnsafeCell::new(0),
         }
     }
 }
@@ -197,36 +190,6 @@ impl FreezeModel {
             // SAFETY: the lock excludes the remote side; the owner is not in its fast path.
             self.data.with_mut(|d| unsafe { *d += 1 });
         }
-    }
-
-    /// The owner frees `v` through the hot slot: an empty slot takes it with
-    /// no protocol at all; a full one first moves its value into `data`
-    /// under the protocol (fast path if open, else under the lock), then
-    /// takes `v`.
-    pub fn owner_free_hot(&self, v: u32) {
-        // SAFETY: the hot slot is the owner's alone.
-        let h = self.hot.with(|p| unsafe { *p });
-        if h != 0 {
-            crate::cpu_cache::enter(&self.seq);
-            if self.bounds.hi.load(core::sync::atomic::Ordering::Acquire) != 0 {
-                // SAFETY: exclusive between enter and abort while open.
-                self.data.with_mut(|d| unsafe { *d += h });
-                self.seq.abort();
-            } else {
-                self.seq.abort();
-                let _g = self.lock.lock().unwrap();
-                // SAFETY: the lock excludes the remote side.
-                self.data.with_mut(|d| unsafe { *d += h });
-            }
-        }
-        // SAFETY: the owner's alone.
-        self.hot.with_mut(|p| unsafe { *p = v });
-    }
-
-    /// The owner allocates from the hot slot: no protocol. The value, or 0.
-    pub fn owner_alloc_hot(&self) -> u32 {
-        // SAFETY: the hot slot is the owner's alone.
-        self.hot.with_mut(|p| unsafe { core::mem::take(&mut *p) })
     }
 
     /// The remote operation: lock, close, barrier, wait, work, open.

@@ -356,26 +356,14 @@ impl CacheInner {
         }
     }
 
-    /// Empties `ac`'s entries into the slabs (thread exit, destroy, shrink),
-    /// and its hot slot too if `take_hot`.
+    /// Empties `ac` into the slabs (thread exit, destroy, shrink).
     ///
     /// # Safety
-    /// As for [`drain_array_locked`](Self::drain_array_locked), without the
-    /// lock held; with `take_hot`, also as for [`ArrayCache::take_hot`].
-    pub(crate) unsafe fn node_flush_all(
-        &self,
-        ac: *mut ArrayCache,
-        take_hot: bool,
-        destroy: &mut DestroyList,
-    ) {
+    /// As for [`drain_array_locked`](Self::drain_array_locked), without the lock held.
+    pub(crate) unsafe fn node_flush_all(&self, ac: *mut ArrayCache, destroy: &mut DestroyList) {
         let mut n = self.node.lists.lock();
         // SAFETY: per the contract; the lock is now held.
-        unsafe {
-            if take_hot && let Some(h) = ArrayCache::take_hot(ac) {
-                self.free_block(&mut n, core::slice::from_ref(&h), destroy);
-            }
-            self.drain_array_locked(&mut n, ac, true, destroy)
-        };
+        unsafe { self.drain_array_locked(&mut n, ac, true, destroy) };
     }
 
     /// Takes up to `max` free slabs off the node (Linux `drain_freelist`).

@@ -46,8 +46,7 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                 }
                 // SAFETY: `t` is frozen (or is us) with its lock held: the array is ours.
                 unsafe {
-                    let hot = !(*ac).hot_obj.load(Ordering::Relaxed).is_null();
-                    if (*ac).avail == 0 && !hot {
+                    if (*ac).avail == 0 {
                         continue;
                     }
                     if ArrayCache::is_touched(ac) {
@@ -55,14 +54,7 @@ pub(crate) fn cache_reap(node: bool) -> ReapStats {
                         continue;
                     }
                     let mut n = c.node.lists.lock();
-                    if (*ac).avail > 0 {
-                        objects += c.drain_array_locked(&mut n, ac, false, &mut destroy) as usize;
-                    } else if let Some(h) = ArrayCache::take_hot(ac) {
-                        // The top of the stack goes back last: once the
-                        // entries below it are gone.
-                        c.free_block(&mut n, core::slice::from_ref(&h), &mut destroy);
-                        objects += 1;
-                    }
+                    objects += c.drain_array_locked(&mut n, ac, false, &mut destroy) as usize;
                 }
             }
         });

@@ -13,9 +13,7 @@
 //!   array non-empty (allocation) or not full (free) — Linux's definitions.
 //!   The two hit counters are [`HitSeq`] words that are also the fast path's
 //!   "inside an operation" marker of the freeze protocol (odd while inside),
-//!   so one store on entry and one on exit both mark and count. An
-//!   operation on the hot slot alone (see `cpu_cache`) is not marked: it
-//!   counts its hit with one store of the word plus two.
+//!   so one store on entry and one on exit both mark and count.
 //!   A miss is one that had to go to the node: a refill from the shared
 //!   array or the slabs, a flush of a full array, or (a thread that has no
 //!   arrays: exiting, or out of memory for one) the node directly.

@@ -390,7 +390,7 @@ fn destroy_drains_arrays_of_live_threads() {
             c.info().active_objs >= 50,
             "objects sit in the other thread's array"
         );
-        // shrink reaches into the live thread's array, hot slot included.
+        // shrink reaches into the live thread's array.
         c.shrink();
         assert_eq!(c.info().active_objs, 0);
         assert_eq!(c.info().num_slabs, 0);
@@ -424,79 +424,6 @@ fn destroy_drains_arrays_of_live_threads() {
     tx2.send(new.as_ptr() as usize).unwrap();
     t.join().unwrap();
     unsafe { kmem_slab::destroy_raw(new.as_ptr()).unwrap() };
-}
-
-/// The hot slot is the top of the thread's LIFO stack: the newest free
-/// comes back first, the one before it next (moved down onto the entries),
-/// and a second free of either is refused with the state byte unchanged.
-#[test]
-fn hot_slot_is_the_top_of_the_stack() {
-    let pages = test_pages!();
-    let c = KmemCache::builder("hot_lifo", 64)
-        .pages(pages)
-        .create()
-        .unwrap();
-    let v: Vec<_> = (0..4).map(|_| c.alloc(Gfp::KERNEL).unwrap()).collect();
-    let (a, b) = (v[0], v[1]);
-    unsafe { c.free(a).unwrap() };
-    assert_eq!(
-        c.alloc(Gfp::KERNEL).unwrap(),
-        a,
-        "the hot object comes back"
-    );
-    unsafe {
-        c.free(a).unwrap();
-        c.free(b).unwrap(); // `a` moves down, `b` takes the slot
-    }
-    let (r, e) = capture(|| unsafe { (c.free(a), c.free(b)) });
-    assert!(matches!(r.0, Err(SlabError::NotAllocated { .. })), "{r:?}");
-    assert!(matches!(r.1, Err(SlabError::NotAllocated { .. })), "{r:?}");
-    assert_eq!(e.len(), 2, "both double frees reported: {e:?}");
-    assert_eq!(c.alloc(Gfp::KERNEL).unwrap(), b, "newest first");
-    assert_eq!(c.alloc(Gfp::KERNEL).unwrap(), a, "then the one before");
-    let st = c.stats();
-    assert_eq!(st.allocs(), 7, "{st:?}");
-    assert_eq!(st.frees(), 3, "refused frees are not counted: {st:?}");
-    for p in v {
-        unsafe { c.free(p).unwrap() };
-    }
-    c.check().unwrap();
-    c.destroy().map_err(|(_, e)| e).unwrap();
-    assert_eq!(pages.stats().allocated_pages, 0);
-}
-
-/// `destroy` takes the hot objects of threads that are still alive (no
-/// thread uses the cache during `destroy`, by its contract), so a cache
-/// whose every object was freed is destroyed, not kept as "in use".
-#[test]
-fn destroy_takes_hot_objects_of_live_threads() {
-    let pages = test_pages!();
-    let c = KmemCache::builder("hot_destroy", 64)
-        .pages(pages)
-        .create()
-        .unwrap();
-    let raw = c.into_raw().as_ptr() as usize;
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
-    let h = std::thread::spawn(move || {
-        KmemCache::with_raw(raw as *mut _, |c| {
-            let p = c.alloc(Gfp::KERNEL).unwrap();
-            unsafe { c.free(p).unwrap() }; // into this thread's hot slot
-        })
-        .unwrap();
-        ready_tx.send(()).unwrap();
-        go_rx.recv().unwrap(); // alive, not using the cache
-    });
-    ready_rx.recv().unwrap();
-    let active = KmemCache::with_raw(raw as *mut _, |c| c.info().active_objs).unwrap();
-    // The first allocation refilled a batch; the free went to the hot slot.
-    assert!(active >= 1, "objects cached by the other thread: {active}");
-    let (r, e) = capture(|| unsafe { kmem_slab::destroy_raw(raw as *mut _) });
-    assert!(r.is_ok(), "{r:?}");
-    assert!(e.is_empty(), "nothing reported: {e:?}");
-    assert_eq!(pages.stats().allocated_pages, 0);
-    go_tx.send(()).unwrap();
-    h.join().unwrap();
 }
 
 #[test]

@@ -105,26 +105,3 @@ fn freeze_protocol_excludes() {
         );
     });
 }
-
-/// The hot slot next to the freeze protocol: the owner fills, empties and
-/// moves its hot slot down onto the entries (the last under the protocol)
-/// while a remote drain runs; nothing races and nothing is lost.
-#[test]
-fn hot_slot_moves_down_under_the_protocol() {
-    loom::model(|| {
-        let f = Arc::new(FreezeModel::default());
-        let f1 = f.clone();
-        let owner = loom::thread::spawn(move || {
-            f1.owner_free_hot(1); // empty slot: no protocol
-            f1.owner_free_hot(2); // 1 moves down
-            assert_eq!(f1.owner_alloc_hot(), 2);
-            f1.owner_free_hot(4);
-            f1.owner_free_hot(8); // 4 moves down
-            f1.owner_alloc_hot()
-        });
-        f.remote_op();
-        let last = owner.join().unwrap();
-        assert_eq!(last, 8);
-        assert_eq!(f.value(), 100 + 1 + 4, "the remote's work and both moves");
-    });
-}
