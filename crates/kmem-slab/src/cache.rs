@@ -1453,11 +1453,10 @@ pub unsafe fn free_tagged(
     desc: &kmem_page::PageDesc,
     tag: u32,
 ) -> Option<Result<(), SlabError>> {
-    // SAFETY: per the contract.
-    if unsafe { free_tagged_fast(p, desc, tag) } {
+    let c = tagged_owner(desc, tag)?;
+    if free_in_owner_fast(c, p, desc) {
         return Some(Ok(()));
     }
-    let c = tagged_owner(desc, tag)?;
     Some(c.free_slow(p.as_ptr() as usize))
 }
 
@@ -1488,6 +1487,15 @@ pub unsafe fn free_tagged_fast(p: NonNull<u8>, desc: &kmem_page::PageDesc, tag: 
     let Some(c) = tagged_owner(desc, tag) else {
         return false;
     };
+    free_in_owner_fast(c, p, desc)
+}
+
+/// The fast path of [`free_tagged`] and [`free_tagged_fast`] once the
+/// owner `c` is known from `desc` (by `tagged_owner`, so `desc` heads a
+/// live slab of `c`): onto the calling thread's array, through the slab and
+/// colour offset the descriptor names.
+#[inline(always)]
+fn free_in_owner_fast(c: &CacheInner, p: NonNull<u8>, desc: &kmem_page::PageDesc) -> bool {
     let s = desc.private() as *const Slab;
     cpu_cache::fast_free_in(c, p.as_ptr() as usize, s, desc.aux())
 }
