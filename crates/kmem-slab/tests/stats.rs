@@ -16,6 +16,17 @@ use kmem_slab::{CacheStats, KmemCache};
 #[macro_use]
 mod common;
 
+/// `kmem_slab::reap()` works on every cache of the process: a pass that runs
+/// while another test of this binary allocates drains and regrows that
+/// test's cache and moves its exact counts (seen in ~1 run of 10). The test
+/// that reaps holds this lock for writing; every other test holds it for
+/// reading (they run in parallel with each other, never with a reap).
+static REAP: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn counts_stay_ours() -> std::sync::RwLockReadGuard<'static, ()> {
+    REAP.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Raw object addresses, to hand objects to another thread.
 struct Objs(Vec<usize>);
 
@@ -69,6 +80,7 @@ fn model_allocs(n: usize, batchcount: usize, num: usize) -> (u64, u64, u64, u64,
 
 #[test]
 fn a_known_sequence_gives_exact_cpustat() {
+    let _reap = counts_stay_ours();
     let c = KmemCache::builder("stats_exact", 64)
         .pages(test_pages!())
         .create()
@@ -109,6 +121,7 @@ fn a_known_sequence_gives_exact_cpustat() {
 
 #[test]
 fn misses_follow_slabs_refill_and_flush() {
+    let _reap = counts_stay_ours();
     let n = if cfg!(miri) { 150 } else { 1000 };
     let c = KmemCache::builder("stats_refill_flush", 64)
         .pages(test_pages!())
@@ -150,6 +163,7 @@ fn misses_follow_slabs_refill_and_flush() {
 
 #[test]
 fn counts_sum_over_live_threads_and_survive_their_exit() {
+    let _reap = counts_stay_ours();
     const THREADS: usize = 4;
     let per = if cfg!(miri) { 40 } else { 500 };
     let c = Arc::new(
@@ -213,6 +227,7 @@ fn counts_sum_over_live_threads_and_survive_their_exit() {
 
 #[test]
 fn failed_allocations_are_counted() {
+    let _reap = counts_stay_ours();
     let pages = test_pages!();
     let c = KmemCache::builder("stats_fail", 1 << 20)
         .pages(pages)
@@ -250,6 +265,7 @@ fn failed_allocations_are_counted() {
 
 #[test]
 fn reaped_and_max_freeable_follow_the_node() {
+    let _reap = REAP.write().unwrap_or_else(|e| e.into_inner());
     let c = KmemCache::builder("stats_reap", 256)
         .pages(test_pages!())
         .create()
@@ -279,6 +295,7 @@ fn reaped_and_max_freeable_follow_the_node() {
 
 #[test]
 fn slabinfo_statistics_columns() {
+    let _reap = counts_stay_ours();
     let c = KmemCache::builder("stats_slabinfo", 128)
         .pages(test_pages!())
         .create()
