@@ -147,6 +147,15 @@ pub(crate) struct CacheInner {
     /// Links in the cache list. Under the CACHES lock.
     pub(crate) list_next: UnsafeCell<*mut CacheInner>,
     pub(crate) list_prev: UnsafeCell<*mut CacheInner>,
+    /// The array caches of the seated threads, one per seat, kept in the
+    /// descriptor itself (see `cpu_cache`'s "Seats"): a seated thread's fast
+    /// path finds its array at `seats + its seat's offset`, with no load on
+    /// the way to the array's address. Whole cache lines each (the seat's
+    /// thread writes its array on every operation; other threads read the
+    /// fields above). A seat's array is closed (empty, `avail = 0`, bounds
+    /// `0 / 0`: both fast paths fail) until its thread's first slow path for
+    /// this cache builds it, and closed again when it is freed.
+    pub(crate) seats: cpu_cache::SeatArrays,
 }
 
 // SAFETY: mutable state is behind the node lock, the pool lock, atomics, or the
@@ -527,6 +536,7 @@ impl<'n, F: Fn(NonNull<u8>) + Send + Sync + 'static> CacheBuilder<'n, F> {
                 name_len: len as u8,
                 list_next: UnsafeCell::new(ptr::null_mut()),
                 list_prev: UnsafeCell::new(ptr::null_mut()),
+                seats: cpu_cache::SeatArrays::new(),
             });
         }
         {

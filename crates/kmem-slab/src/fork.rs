@@ -143,6 +143,7 @@ pub unsafe fn fork_child() {
                     cpu_cache::free_array(ac);
                 }
             }
+            cpu_cache::give_back_seat(tr.seat);
             // SAFETY: unlisted, no array left, no thread refers to it.
             unsafe {
                 crate::backend::global_pages().free_block(

@@ -43,6 +43,11 @@
 //!   `slabs_free` list.
 //! * **array cache** — a per-thread LIFO stack of free objects of one cache
 //!   (SLAB's per-cpu `array_cache`): `avail`, `limit`, `batchcount`, `touched`.
+//! * **seat** — one of the first `SEATS` (8) threads using kmem at once: its
+//!   array caches live in the caches' descriptors, at the seat's offset, so its
+//!   fast path finds them without a load (Linux's per-cpu `array` pointers in
+//!   `struct kmem_cache`, indexed by seat instead of cpu); other threads reach
+//!   theirs through their TLS slot table.
 //! * **shared array** — the node's second-level stack that array caches refill
 //!   from and flush to in batches.
 //! * **colouring** — starting each slab's objects at a different cache-line
