@@ -152,9 +152,10 @@ pub(crate) struct CacheInner {
     /// path finds its array at `seats + its seat's offset`, with no load on
     /// the way to the array's address. Whole cache lines each (the seat's
     /// thread writes its array on every operation; other threads read the
-    /// fields above). A seat's array is closed (empty, `avail = 0`, bounds
-    /// `0 / 0`: both fast paths fail) until its thread's first slow path for
-    /// this cache builds it, and closed again when it is freed.
+    /// fields above). A seat's array is closed (zeroed: empty, bounds `0 /
+    /// 0`, both fast paths fail) until its thread's first slow path for this
+    /// cache builds it, and closed again (`FastBounds::close`) when it is
+    /// freed.
     pub(crate) seats: cpu_cache::SeatArrays,
 }
 

@@ -37,8 +37,9 @@
 //! without a seat read their slot as before. A seat is taken when the thread
 //! makes its `ThreadCaches` and given back by its exit destructor, after
 //! every array of the thread was flushed and closed again; a seat's array
-//! is closed (`avail = 0`, bounds `0 / 0`: neither fast path passes) until
-//! its thread's first slow path for the cache builds it.
+//! is closed (never built: all zero, `avail = 0` and bounds `0 / 0`; freed:
+//! empty, bounds closed by [`FastBounds::close`]; neither fast path passes)
+//! until its thread's first slow path for the cache builds it.
 //!
 //! ## The fast path and remote access
 //!
@@ -288,10 +289,9 @@ impl SeatArrays {
         unsafe { base.add(word).cast() }
     }
 
-    /// Which seat's array `ac` is, if it is one of these.
-    fn seat_of(&self, ac: *mut ArrayCache) -> Option<usize> {
-        let off = (ac as usize).wrapping_sub(self.0.get() as usize);
-        (off < SEATS * SEAT_BYTES).then_some(off / SEAT_BYTES)
+    /// Whether `ac` is one of these arrays.
+    fn holds(&self, ac: *mut ArrayCache) -> bool {
+        (ac as usize).wrapping_sub(self.0.get() as usize) < SEATS * SEAT_BYTES
     }
 }
 
@@ -416,7 +416,8 @@ impl FastBounds {
     }
 
     /// Closes the bounds (a remote thread, holding the owner's lock, before
-    /// [`remote_barrier`]; or for good on a system without `membarrier`).
+    /// [`remote_barrier`]; for good on a system without `membarrier`; or a
+    /// seat's array as it is freed, until the seat's next thread builds it).
     pub(crate) fn close(&self) {
         self.lo.store(u32::MAX, Ordering::Relaxed);
         self.hi.store(0, Ordering::Relaxed);
@@ -594,7 +595,8 @@ pub(crate) fn alloc_array(c: &CacheInner) -> *mut ArrayCache {
 ///
 /// # Safety
 ///
-/// `ac` came from [`alloc_array`], is empty, and is referenced by nothing;
+/// `ac` came from [`alloc_array`] or is a seat's array built by
+/// `with_own_array_locked`, is empty, and is referenced by nothing;
 /// its cache is live; the thread-list lock is held if `ac` was ever in a
 /// thread's slot (readers of the counters rely on it).
 pub(crate) unsafe fn free_array(ac: *mut ArrayCache) {
@@ -602,12 +604,10 @@ pub(crate) unsafe fn free_array(ac: *mut ArrayCache) {
     unsafe {
         crate::stats::fold_array(ac);
         let c = &*(*ac).cache;
-        if c.seats.seat_of(ac).is_some() {
-            // A seat's array, in the descriptor: closed again, for the seat's
-            // next thread to build.
-            (*ac).avail = 0;
-            (*ac).bounds.lo.store(0, Ordering::Relaxed);
-            (*ac).bounds.hi.store(0, Ordering::Relaxed);
+        if c.seats.holds(ac) {
+            // A seat's array, in the descriptor (empty, per the contract):
+            // closed again, for the seat's next thread to build.
+            (*ac).bounds.close();
             return;
         }
         let pool = ac_pool((*ac).limit);
